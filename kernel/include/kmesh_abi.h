@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Kmesh kernel ABI: the one definition of every map key and value that the
+ * daemon writes and the BPF programs read.
+ *
+ * The TypeScript encoders in packages/kmesh-api/src/abi/ mirror these layouts;
+ * a test compares them field by field against the BTF of the compiled objects,
+ * so a drift fails the build rather than production.
+ *
+ * Conventions
+ *  - Addresses and ports are stored in network byte order, exactly as the
+ *    kernel hands them to cgroup/connect programs (ctx->user_ip4, user_port).
+ *    An IPv4 address uses ip[0]; ip[1..3] are zero.
+ *  - Every configuration record is keyed by a generation number. The daemon
+ *    writes a whole new generation, then flips km_active in one update, then
+ *    (after a grace period) deletes the old generation. A connect() therefore
+ *    sees either the old or the new configuration, never a mix.
+ *  - Structs are padded explicitly: no implicit holes, so the layout is the
+ *    same for clang -target bpf and for the encoders.
+ */
+#ifndef KMESH_ABI_H
+#define KMESH_ABI_H
+
+#ifndef __KMESH_TYPES_DEFINED
+#include <linux/types.h>
+#endif
+
+/* Capacities. The translator checks a config against these before writing. */
+#define KMESH_MAX_WEIGHTED_CLUSTERS 16     /* clusters in one weighted_clusters action */
+#define KMESH_MAX_ENDPOINTS_PER_CLUSTER 1024
+#define KMESH_ENDPOINT_SEARCH_STEPS 11     /* ceil(log2(1024)) + 1: bounded binary search */
+#define KMESH_MAX_LISTENERS 65536          /* per map, across two live generations */
+#define KMESH_MAX_CLUSTERS 65536
+#define KMESH_MAX_ENDPOINTS 524288
+
+/* Address families as the kernel spells them (AF_INET, AF_INET6). */
+#define KMESH_AF_INET 2
+#define KMESH_AF_INET6 10
+
+/* Cluster load-balancing policies. */
+enum kmesh_lb_policy {
+	KMESH_LB_ROUND_ROBIN = 0,
+	KMESH_LB_RANDOM = 1,
+};
+
+/* Counters in km_stats, one reason code per outcome of every hook. */
+enum kmesh_stat {
+	KMESH_STAT_CONNECT_REWRITTEN = 0,   /* destination rewritten to an endpoint */
+	KMESH_STAT_CONNECT_NOT_LISTENER = 1,/* destination is not a listener: untouched */
+	KMESH_STAT_CONNECT_NO_CONFIG = 2,   /* no active generation yet: untouched */
+	KMESH_STAT_CONNECT_NO_CLUSTER = 3,  /* listener's cluster missing: refused */
+	KMESH_STAT_CONNECT_NO_ENDPOINT = 4, /* cluster has no healthy endpoint: refused */
+	KMESH_STAT_CONNECT_NO_STORAGE = 5,  /* rewritten, but the VIP could not be remembered */
+	KMESH_STAT_PEERNAME_RESTORED = 6,   /* getpeername() answered with the VIP */
+	KMESH_STAT_CONNECT_NOT_TCP = 7,     /* not a stream socket: untouched */
+	KMESH_STAT_MAX = 8,
+};
+
+struct km_addr {
+	__u32 ip[4];   /* network byte order; IPv4 in ip[0] */
+	__u16 port;    /* network byte order */
+	__u8 family;   /* KMESH_AF_INET or KMESH_AF_INET6 */
+	__u8 pad;
+};
+
+/* km_active (ARRAY, one entry): which generation connect() reads. */
+struct km_active {
+	__u32 gen;     /* 0 = no configuration applied yet */
+	__u32 version; /* config version counter, for diagnostics */
+};
+
+/* km_listener (HASH): (generation, VIP, port) -> route to clusters. */
+struct km_listener_key {
+	__u32 gen;
+	struct km_addr addr;
+};
+
+struct km_listener_value {
+	__u32 cluster_count;                                /* 1..KMESH_MAX_WEIGHTED_CLUSTERS */
+	__u32 total_weight;                                 /* = cum_weights[cluster_count - 1] */
+	__u32 cluster_ids[KMESH_MAX_WEIGHTED_CLUSTERS];
+	__u32 cum_weights[KMESH_MAX_WEIGHTED_CLUSTERS];     /* running sum of weights */
+};
+
+/* km_cluster (HASH): (generation, cluster id) -> load-balancing state. */
+struct km_cluster_key {
+	__u32 gen;
+	__u32 cluster_id;
+};
+
+struct km_cluster_value {
+	__u32 lb_policy;      /* enum kmesh_lb_policy */
+	__u32 endpoint_count; /* endpoints that may take new connections */
+	__u32 total_weight;   /* sum of their weights */
+	__u32 rr_cursor;      /* round-robin position, advanced by connect() */
+};
+
+/* km_endpoint (HASH): (generation, cluster id, index) -> endpoint.
+ * Indexes 0..endpoint_count-1 are dense; cum_weight is non-decreasing
+ * so a weighted pick is a bounded binary search. */
+struct km_endpoint_key {
+	__u32 gen;
+	__u32 cluster_id;
+	__u32 index;
+};
+
+struct km_endpoint_value {
+	struct km_addr addr;
+	__u32 weight;
+	__u32 cum_weight;     /* sum of weights of endpoints 0..index */
+};
+
+/* km_orig_dst (SK_STORAGE): the VIP a socket connected to, for getpeername(). */
+struct km_orig_dst {
+	struct km_addr vip;
+};
+
+#endif /* KMESH_ABI_H */

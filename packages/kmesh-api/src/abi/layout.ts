@@ -1,0 +1,146 @@
+/**
+ * Byte layouts of the kernel ABI structs in kernel/include/kmesh_abi.h.
+ *
+ * This table is the TypeScript mirror of the C header. It is checked against
+ * the BTF of the compiled BPF objects by packages/kmesh-orchestration's
+ * abi test, so an edit to one side without the other fails the build.
+ */
+
+/** How a field is stored. Arrays of u32 hold addresses (raw network-order bytes) or counters. */
+export type FieldKind = 'u8' | 'u16' | 'u32' | 'u32[]' | 'struct';
+
+export interface FieldSpec {
+  readonly name: string;
+  readonly offset: number;
+  readonly size: number;
+  readonly kind: FieldKind;
+  /** Element count for arrays. */
+  readonly count?: number;
+  /** C struct name for nested structs. */
+  readonly struct?: string;
+}
+
+export interface StructSpec {
+  readonly cName: string;
+  readonly size: number;
+  readonly fields: readonly FieldSpec[];
+}
+
+/** Capacities, identical to the KMESH_MAX_* defines. */
+export const Limits = {
+  weightedClusters: 16,
+  endpointsPerCluster: 1024,
+  listeners: 65536,
+  clusters: 65536,
+  endpoints: 524288,
+} as const;
+
+export const AddressFamily = { inet: 2, inet6: 10 } as const;
+
+/** enum kmesh_lb_policy */
+export const LbPolicyCode = { ROUND_ROBIN: 0, RANDOM: 1 } as const;
+
+/** enum kmesh_stat, in index order. */
+export const StatNames = [
+  'connect_rewritten',
+  'connect_not_listener',
+  'connect_no_config',
+  'connect_no_cluster',
+  'connect_no_endpoint',
+  'connect_no_storage',
+  'peername_restored',
+  'connect_not_tcp',
+] as const;
+export type StatName = (typeof StatNames)[number];
+
+const addr: StructSpec = {
+  cName: 'km_addr',
+  size: 20,
+  fields: [
+    { name: 'ip', offset: 0, size: 16, kind: 'u32[]', count: 4 },
+    { name: 'port', offset: 16, size: 2, kind: 'u16' },
+    { name: 'family', offset: 18, size: 1, kind: 'u8' },
+    { name: 'pad', offset: 19, size: 1, kind: 'u8' },
+  ],
+};
+
+export const Structs = {
+  km_addr: addr,
+  km_active: {
+    cName: 'km_active',
+    size: 8,
+    fields: [
+      { name: 'gen', offset: 0, size: 4, kind: 'u32' },
+      { name: 'version', offset: 4, size: 4, kind: 'u32' },
+    ],
+  },
+  km_listener_key: {
+    cName: 'km_listener_key',
+    size: 24,
+    fields: [
+      { name: 'gen', offset: 0, size: 4, kind: 'u32' },
+      { name: 'addr', offset: 4, size: 20, kind: 'struct', struct: 'km_addr' },
+    ],
+  },
+  km_listener_value: {
+    cName: 'km_listener_value',
+    size: 136,
+    fields: [
+      { name: 'cluster_count', offset: 0, size: 4, kind: 'u32' },
+      { name: 'total_weight', offset: 4, size: 4, kind: 'u32' },
+      { name: 'cluster_ids', offset: 8, size: 64, kind: 'u32[]', count: 16 },
+      { name: 'cum_weights', offset: 72, size: 64, kind: 'u32[]', count: 16 },
+    ],
+  },
+  km_cluster_key: {
+    cName: 'km_cluster_key',
+    size: 8,
+    fields: [
+      { name: 'gen', offset: 0, size: 4, kind: 'u32' },
+      { name: 'cluster_id', offset: 4, size: 4, kind: 'u32' },
+    ],
+  },
+  km_cluster_value: {
+    cName: 'km_cluster_value',
+    size: 16,
+    fields: [
+      { name: 'lb_policy', offset: 0, size: 4, kind: 'u32' },
+      { name: 'endpoint_count', offset: 4, size: 4, kind: 'u32' },
+      { name: 'total_weight', offset: 8, size: 4, kind: 'u32' },
+      { name: 'rr_cursor', offset: 12, size: 4, kind: 'u32' },
+    ],
+  },
+  km_endpoint_key: {
+    cName: 'km_endpoint_key',
+    size: 12,
+    fields: [
+      { name: 'gen', offset: 0, size: 4, kind: 'u32' },
+      { name: 'cluster_id', offset: 4, size: 4, kind: 'u32' },
+      { name: 'index', offset: 8, size: 4, kind: 'u32' },
+    ],
+  },
+  km_endpoint_value: {
+    cName: 'km_endpoint_value',
+    size: 28,
+    fields: [
+      { name: 'addr', offset: 0, size: 20, kind: 'struct', struct: 'km_addr' },
+      { name: 'weight', offset: 20, size: 4, kind: 'u32' },
+      { name: 'cum_weight', offset: 24, size: 4, kind: 'u32' },
+    ],
+  },
+  km_orig_dst: {
+    cName: 'km_orig_dst',
+    size: 20,
+    fields: [{ name: 'vip', offset: 0, size: 20, kind: 'struct', struct: 'km_addr' }],
+  },
+} as const satisfies Record<string, StructSpec>;
+
+/** Pinned map names (<= 15 chars, the kernel's limit) and the struct each holds. */
+export const MapNames = {
+  active: 'km_active',
+  listener: 'km_listener',
+  cluster: 'km_cluster',
+  endpoint: 'km_endpoint',
+  origDst: 'km_orig_dst',
+  stats: 'km_stats',
+} as const;
