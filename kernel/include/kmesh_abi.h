@@ -53,7 +53,9 @@ enum kmesh_stat {
 	KMESH_STAT_CONNECT_NO_STORAGE = 5,  /* rewritten, but the VIP could not be remembered */
 	KMESH_STAT_PEERNAME_RESTORED = 6,   /* getpeername() answered with the VIP */
 	KMESH_STAT_CONNECT_NOT_TCP = 7,     /* not a stream socket: untouched */
-	KMESH_STAT_MAX = 8,
+	KMESH_STAT_CONNECT_FAMILY_MISMATCH = 8, /* IPv6 endpoint for an IPv4 socket: refused */
+	KMESH_STAT_PEERNAME_UNTOUCHED = 9,  /* getpeername() of a socket that was not rewritten */
+	KMESH_STAT_MAX = 10,
 };
 
 struct km_addr {

@@ -50,6 +50,8 @@ export const StatNames = [
   'connect_no_storage',
   'peername_restored',
   'connect_not_tcp',
+  'connect_family_mismatch',
+  'peername_untouched',
 ] as const;
 export type StatName = (typeof StatNames)[number];
 

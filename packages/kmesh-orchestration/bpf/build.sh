@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# Build the L4 BPF object: bpf/kmesh_l4.bpf.c -> dist/bpf/kmesh_l4.bpf.o.
+# Run from anywhere (paths are relative to this script). Idempotent: always
+# rebuilds (about a second) and replaces the object atomically.
+# Fails with a non-zero exit and clang's message on any error.
+set -euo pipefail
+
+pkg=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+repo=$(cd "$pkg/../.." && pwd)
+
+"$repo/kernel/build-bpf.sh" "$pkg/bpf/kmesh_l4.bpf.c" "$pkg/dist/bpf/kmesh_l4.bpf.o" "$@"

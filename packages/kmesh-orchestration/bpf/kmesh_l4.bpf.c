@@ -1,0 +1,421 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Kmesh L4 path: cgroup/connect4 and connect6 rewrite a connect() to a
+ * listener (service VIP:port) into a connect() to one endpoint of one of the
+ * listener's clusters; cgroup/getpeername4 and getpeername6 hand the VIP back
+ * to the application, so the rewrite is invisible to it.
+ *
+ * The decision for one connect():
+ *   km_active (generation, read once)
+ *     -> km_listener {gen, VIP}          not found: untouched
+ *     -> weighted cluster choice         (listener's cum_weights)
+ *     -> km_cluster {gen, cluster id}    not found: ECONNREFUSED
+ *     -> endpoint target n               (round robin cursor or random)
+ *     -> km_endpoint {gen, cluster, i}   bisection on cum_weight; none: ECONNREFUSED
+ *     -> rewrite, remember VIP in km_orig_dst
+ *
+ * Every outcome increments exactly one km_stats counter (enum kmesh_stat).
+ * Every loop has a constant bound; map lookups are O(1) and at most
+ * 1 + 1 + KMESH_ENDPOINT_SEARCH_STEPS + 1 per connect().
+ */
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "kmesh_abi.h"
+#include "kmesh_maps.h"
+#include "kmesh_common.h"
+
+/* No GPL-only helper is used (map ops, prandom, sk_storage, set_retval), so
+ * the kernel accepts the project's own license. */
+char LICENSE[] SEC("license") = "Apache-2.0";
+
+/* ------------------------------------------------------------------------
+ * Routing: listener -> cluster -> endpoint
+ * ------------------------------------------------------------------------ */
+
+/* The listener for a destination in generation gen, or NULL. The key is
+ * zeroed first: the hash compares every byte, padding included. */
+static __always_inline const struct km_listener_value *
+km_listener_lookup(__u32 gen, const struct km_addr *dst)
+{
+	struct km_listener_key key = {};
+
+	key.gen = gen;
+	key.addr = *dst;
+	return bpf_map_lookup_elem(&km_listener, &key);
+}
+
+/* Canary split: pick the cluster whose slice of [0, total_weight) holds a
+ * random draw. cum_weights is a running sum, so the first i with
+ * r < cum_weights[i] is the pick. Returns 0 and sets *cluster_id, or -1 when
+ * the listener record is malformed (no clusters, zero weight). */
+static __always_inline int
+km_cluster_pick_weighted(const struct km_listener_value *route, __u32 *cluster_id)
+{
+	__u32 count = route->cluster_count;
+	__u32 total = route->total_weight;
+	__u32 r, i;
+
+	if (count == 0 || count > KMESH_MAX_WEIGHTED_CLUSTERS || total == 0)
+		return -1;
+	/* The common case (one cluster) costs no random draw. */
+	if (count == 1) {
+		*cluster_id = route->cluster_ids[0];
+		return 0;
+	}
+
+	r = bpf_get_prandom_u32() % total;
+	for (i = 0; i < KMESH_MAX_WEIGHTED_CLUSTERS; i++) {
+		if (i >= count)
+			break;
+		if (r < route->cum_weights[i]) {
+			*cluster_id = route->cluster_ids[i];
+			return 0;
+		}
+	}
+	return -1; /* cum_weights inconsistent with total_weight */
+}
+
+static __always_inline struct km_cluster_value *
+km_cluster_lookup(__u32 gen, __u32 cluster_id)
+{
+	struct km_cluster_key key = { .gen = gen, .cluster_id = cluster_id };
+
+	return bpf_map_lookup_elem(&km_cluster, &key);
+}
+
+/* ROUND_ROBIN: a shared cursor advanced atomically by every connect() on any
+ * CPU. Taken modulo total_weight, an endpoint of weight w gets w consecutive
+ * turns per cycle: weighted round robin without per-endpoint state. */
+static __always_inline __u32
+km_endpoint_pick_round_robin(struct km_cluster_value *cluster)
+{
+	return __sync_fetch_and_add(&cluster->rr_cursor, 1) % cluster->total_weight;
+}
+
+/* RANDOM: uniform over the weight space, so weighted random. */
+static __always_inline __u32
+km_endpoint_pick_random(const struct km_cluster_value *cluster)
+{
+	return bpf_get_prandom_u32() % cluster->total_weight;
+}
+
+/* The point in [0, total_weight) that selects the endpoint, by policy.
+ * An unknown code (a newer daemon than this object) falls back to round robin:
+ * traffic keeps flowing with a fair spread rather than being refused. */
+static __always_inline __u32
+km_endpoint_pick_target(struct km_cluster_value *cluster)
+{
+	switch (cluster->lb_policy) {
+	case KMESH_LB_RANDOM:
+		return km_endpoint_pick_random(cluster);
+	case KMESH_LB_ROUND_ROBIN:
+	default:
+		return km_endpoint_pick_round_robin(cluster);
+	}
+}
+
+/* The first endpoint i with n < cum_weight[i], by bisection over the dense
+ * indexes 0..count-1 (cum_weight is non-decreasing). KMESH_ENDPOINT_SEARCH_STEPS
+ * covers KMESH_MAX_ENDPOINTS_PER_CLUSTER with one step of headroom, so the
+ * loop always converges for a valid record; a record that does not (missing
+ * index, inconsistent sums) yields NULL rather than a wrong endpoint. */
+static __always_inline const struct km_endpoint_value *
+km_endpoint_search_weight(__u32 gen, __u32 cluster_id, __u32 count, __u32 n)
+{
+	struct km_endpoint_key key = { .gen = gen, .cluster_id = cluster_id };
+	const struct km_endpoint_value *ep;
+	__u32 lo = 0, hi, mid, step;
+
+	if (count == 0 || count > KMESH_MAX_ENDPOINTS_PER_CLUSTER)
+		return NULL;
+	hi = count - 1;
+
+	for (step = 0; step < KMESH_ENDPOINT_SEARCH_STEPS; step++) {
+		if (lo >= hi)
+			break;
+		mid = lo + (hi - lo) / 2;
+		key.index = mid;
+		ep = bpf_map_lookup_elem(&km_endpoint, &key);
+		if (!ep)
+			return NULL;
+		if (n < ep->cum_weight)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	if (lo != hi)
+		return NULL;
+
+	key.index = lo;
+	ep = bpf_map_lookup_elem(&km_endpoint, &key);
+	if (!ep || n >= ep->cum_weight)
+		return NULL;
+	return ep;
+}
+
+/* The whole routing decision for one destination. Returns the endpoint, or
+ * NULL with *stat saying why (which also says whether to refuse, see
+ * km_stat_refuses). */
+static __always_inline const struct km_endpoint_value *
+km_route_connect(const struct km_addr *dst, enum kmesh_stat *stat)
+{
+	const struct km_listener_value *listener;
+	const struct km_endpoint_value *ep;
+	struct km_cluster_value *cluster;
+	__u32 gen, cluster_id, n;
+
+	gen = km_active_generation();
+	if (gen == 0) {
+		*stat = KMESH_STAT_CONNECT_NO_CONFIG;
+		return NULL;
+	}
+
+	listener = km_listener_lookup(gen, dst);
+	if (!listener) {
+		*stat = KMESH_STAT_CONNECT_NOT_LISTENER;
+		return NULL;
+	}
+
+	if (km_cluster_pick_weighted(listener, &cluster_id) < 0) {
+		*stat = KMESH_STAT_CONNECT_NO_CLUSTER;
+		return NULL;
+	}
+	cluster = km_cluster_lookup(gen, cluster_id);
+	if (!cluster) {
+		*stat = KMESH_STAT_CONNECT_NO_CLUSTER;
+		return NULL;
+	}
+
+	/* A cluster whose endpoints are all unhealthy is written with count 0;
+	 * the listener is still ours, so the connect is refused, not leaked to
+	 * the VIP (which has no route). */
+	if (cluster->endpoint_count == 0 || cluster->total_weight == 0) {
+		*stat = KMESH_STAT_CONNECT_NO_ENDPOINT;
+		return NULL;
+	}
+	n = km_endpoint_pick_target(cluster);
+	ep = km_endpoint_search_weight(gen, cluster_id, cluster->endpoint_count, n);
+	if (!ep) {
+		*stat = KMESH_STAT_CONNECT_NO_ENDPOINT;
+		return NULL;
+	}
+	*stat = KMESH_STAT_CONNECT_REWRITTEN;
+	return ep;
+}
+
+/* ------------------------------------------------------------------------
+ * Verdicts and the original destination
+ * ------------------------------------------------------------------------ */
+
+/* Outcomes where the destination is ours but cannot be served. Refusing
+ * (rather than letting the connect through to the VIP) gives the application
+ * an immediate, truthful error instead of a timeout. */
+static __always_inline int km_stat_refuses(enum kmesh_stat stat)
+{
+	return stat == KMESH_STAT_CONNECT_NO_CLUSTER ||
+	       stat == KMESH_STAT_CONNECT_NO_ENDPOINT ||
+	       stat == KMESH_STAT_CONNECT_FAMILY_MISMATCH;
+}
+
+/* A socket may connect() again after a failed attempt (non-blocking connect,
+ * refused connect). A VIP remembered from an earlier attempt must not be
+ * reported by getpeername() for a later, untouched destination. */
+static __always_inline void km_orig_dst_forget(struct bpf_sock_addr *ctx)
+{
+	struct bpf_sock *sk = ctx->sk;
+
+	if (sk && bpf_sk_storage_get(&km_orig_dst, sk, 0, 0))
+		bpf_sk_storage_delete(&km_orig_dst, sk);
+}
+
+/* Remember the VIP for getpeername(). Returns 0 on success. Failure (no
+ * memory) does not undo the rewrite: the connection works, only
+ * getpeername() shows the endpoint; counted as CONNECT_NO_STORAGE. */
+static __always_inline int
+km_orig_dst_remember(struct bpf_sock_addr *ctx, const struct km_addr *vip)
+{
+	struct bpf_sock *sk = ctx->sk;
+	struct km_orig_dst *orig;
+
+	if (!sk)
+		return -1;
+	orig = bpf_sk_storage_get(&km_orig_dst, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!orig)
+		return -1;
+	orig->vip = *vip;
+	return 0;
+}
+
+/* Finish a connect() that will not be rewritten: count it, then either let it
+ * through untouched or refuse it with ECONNREFUSED. Returning 0 alone would
+ * make the kernel report EPERM; bpf_set_retval picks the errno. */
+static __always_inline int
+km_connect_without_endpoint(struct bpf_sock_addr *ctx, enum kmesh_stat stat)
+{
+	km_stat_inc(stat);
+	km_orig_dst_forget(ctx);
+	if (!km_stat_refuses(stat))
+		return KM_SOCK_ADDR_ALLOW;
+	bpf_set_retval(-ECONNREFUSED);
+	return KM_SOCK_ADDR_REJECT;
+}
+
+/* Count a successful rewrite, remembering the VIP. */
+static __always_inline int
+km_connect_rewritten(struct bpf_sock_addr *ctx, const struct km_addr *vip)
+{
+	if (km_orig_dst_remember(ctx, vip) < 0)
+		km_stat_inc(KMESH_STAT_CONNECT_NO_STORAGE);
+	else
+		km_stat_inc(KMESH_STAT_CONNECT_REWRITTEN);
+	return KM_SOCK_ADDR_ALLOW;
+}
+
+/* ------------------------------------------------------------------------
+ * Address conversion between the hook context and struct km_addr
+ * ------------------------------------------------------------------------ */
+
+/* The destination of an IPv6 connect(). A v4-mapped destination
+ * (::ffff:a.b.c.d, a dual-stack socket reaching an IPv4 service) is looked
+ * up as the IPv4 listener: that is the service the application asked for.
+ * ctx->user_ip6 is read word by word: the verifier only allows aligned
+ * 4-byte context loads there. */
+static __always_inline void km_addr_from_ctx6(struct bpf_sock_addr *ctx, struct km_addr *a)
+{
+	__u32 ip6[4];
+
+	ip6[0] = ctx->user_ip6[0];
+	ip6[1] = ctx->user_ip6[1];
+	ip6[2] = ctx->user_ip6[2];
+	ip6[3] = ctx->user_ip6[3];
+	a->port = (__u16)ctx->user_port;
+	if (km_ip6_is_v4_mapped(ip6)) {
+		a->family = KMESH_AF_INET;
+		a->ip[0] = ip6[3];
+		return;
+	}
+	a->family = KMESH_AF_INET6;
+	a->ip[0] = ip6[0];
+	a->ip[1] = ip6[1];
+	a->ip[2] = ip6[2];
+	a->ip[3] = ip6[3];
+}
+
+/* Write an address into an IPv6 context; an IPv4 address becomes v4-mapped
+ * (the only way an AF_INET6 socket can reach an IPv4 peer). */
+static __always_inline void km_addr_to_ctx6(struct bpf_sock_addr *ctx, const struct km_addr *a)
+{
+	if (a->family == KMESH_AF_INET) {
+		ctx->user_ip6[0] = 0;
+		ctx->user_ip6[1] = 0;
+		ctx->user_ip6[2] = bpf_htonl(0x0000ffff);
+		ctx->user_ip6[3] = a->ip[0];
+	} else {
+		ctx->user_ip6[0] = a->ip[0];
+		ctx->user_ip6[1] = a->ip[1];
+		ctx->user_ip6[2] = a->ip[2];
+		ctx->user_ip6[3] = a->ip[3];
+	}
+	ctx->user_port = a->port;
+}
+
+/* ------------------------------------------------------------------------
+ * Hooks
+ * ------------------------------------------------------------------------ */
+
+SEC("cgroup/connect4")
+int kmesh_connect4(struct bpf_sock_addr *ctx)
+{
+	const struct km_endpoint_value *ep;
+	struct km_addr dst = {};
+	enum kmesh_stat stat;
+
+	/* Listeners are TCP (tcp_proxy); UDP to a VIP keeps its destination. */
+	if (ctx->type != SOCK_STREAM) {
+		km_stat_inc(KMESH_STAT_CONNECT_NOT_TCP);
+		return KM_SOCK_ADDR_ALLOW;
+	}
+
+	dst.family = KMESH_AF_INET;
+	dst.ip[0] = ctx->user_ip4;
+	dst.port = (__u16)ctx->user_port;
+
+	ep = km_route_connect(&dst, &stat);
+	if (!ep)
+		return km_connect_without_endpoint(ctx, stat);
+	/* An AF_INET socket cannot reach an IPv6 endpoint. */
+	if (ep->addr.family != KMESH_AF_INET)
+		return km_connect_without_endpoint(ctx, KMESH_STAT_CONNECT_FAMILY_MISMATCH);
+
+	ctx->user_ip4 = ep->addr.ip[0];
+	ctx->user_port = ep->addr.port;
+	return km_connect_rewritten(ctx, &dst);
+}
+
+SEC("cgroup/connect6")
+int kmesh_connect6(struct bpf_sock_addr *ctx)
+{
+	const struct km_endpoint_value *ep;
+	struct km_addr dst = {};
+	enum kmesh_stat stat;
+
+	if (ctx->type != SOCK_STREAM) {
+		km_stat_inc(KMESH_STAT_CONNECT_NOT_TCP);
+		return KM_SOCK_ADDR_ALLOW;
+	}
+
+	km_addr_from_ctx6(ctx, &dst);
+	ep = km_route_connect(&dst, &stat);
+	if (!ep)
+		return km_connect_without_endpoint(ctx, stat);
+
+	km_addr_to_ctx6(ctx, &ep->addr);
+	return km_connect_rewritten(ctx, &dst);
+}
+
+/* The VIP this socket connected to, or NULL when it was not rewritten.
+ * No create flag: a getpeername() must never allocate storage. */
+static __always_inline const struct km_orig_dst *
+km_orig_dst_lookup(struct bpf_sock_addr *ctx)
+{
+	struct bpf_sock *sk = ctx->sk;
+
+	if (!sk)
+		return NULL;
+	return bpf_sk_storage_get(&km_orig_dst, sk, 0, 0);
+}
+
+SEC("cgroup/getpeername4")
+int kmesh_getpeername4(struct bpf_sock_addr *ctx)
+{
+	const struct km_orig_dst *orig = km_orig_dst_lookup(ctx);
+
+	/* An AF_INET socket only ever stores an IPv4 VIP; the family check
+	 * keeps a corrupted record from being half-copied. */
+	if (!orig || orig->vip.family != KMESH_AF_INET) {
+		km_stat_inc(KMESH_STAT_PEERNAME_UNTOUCHED);
+		return KM_SOCK_ADDR_ALLOW;
+	}
+	ctx->user_ip4 = orig->vip.ip[0];
+	ctx->user_port = orig->vip.port;
+	km_stat_inc(KMESH_STAT_PEERNAME_RESTORED);
+	return KM_SOCK_ADDR_ALLOW;
+}
+
+SEC("cgroup/getpeername6")
+int kmesh_getpeername6(struct bpf_sock_addr *ctx)
+{
+	const struct km_orig_dst *orig = km_orig_dst_lookup(ctx);
+
+	if (!orig) {
+		km_stat_inc(KMESH_STAT_PEERNAME_UNTOUCHED);
+		return KM_SOCK_ADDR_ALLOW;
+	}
+	/* An IPv4 VIP reached through a dual-stack socket is shown v4-mapped,
+	 * as the application wrote it. */
+	km_addr_to_ctx6(ctx, &orig->vip);
+	km_stat_inc(KMESH_STAT_PEERNAME_RESTORED);
+	return KM_SOCK_ADDR_ALLOW;
+}

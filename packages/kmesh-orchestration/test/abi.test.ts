@@ -1,0 +1,153 @@
+/**
+ * DESIGN constraint 1: the kernel ABI has one source of truth. The TypeScript
+ * layout table (kmesh-api) must match the BTF of the compiled L4 object and
+ * the constants of kmesh_abi.h exactly; any drift fails here, not in a
+ * kernel that reads the wrong bytes.
+ *
+ * Needs clang and bpftool (no root): the object is rebuilt first so the test
+ * checks the current sources, not a stale build.
+ */
+import { execFileSync } from 'node:child_process';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
+
+import {
+  AddressFamily,
+  LbPolicyCode,
+  Limits,
+  MapNames,
+  StatNames,
+  Structs,
+  type StructSpec,
+} from '../../kmesh-api/src/abi/layout.js';
+import { abiHeader, l4Programs, objectPaths } from '../src/index.js';
+import { Btf } from './btf.js';
+import { readHeader, type CHeader } from './header.js';
+
+const packageDir = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+// BPF map type numbers from <linux/bpf.h> (enum bpf_map_type).
+const MapType = { HASH: 1, ARRAY: 2, PERCPU_ARRAY: 6, SK_STORAGE: 24 } as const;
+const LIBBPF_PIN_BY_NAME = 1;
+const BPF_F_NO_PREALLOC = 1;
+
+/** The maps table of docs/architecture.md. */
+const expectedMaps: Record<keyof typeof MapNames, { type: number; key: string; value: string; maxEntries?: number; flags?: number }> = {
+  active: { type: MapType.ARRAY, key: '__u32', value: 'km_active', maxEntries: 1 },
+  listener: { type: MapType.HASH, key: 'km_listener_key', value: 'km_listener_value', maxEntries: Limits.listeners },
+  cluster: { type: MapType.HASH, key: 'km_cluster_key', value: 'km_cluster_value', maxEntries: Limits.clusters },
+  endpoint: { type: MapType.HASH, key: 'km_endpoint_key', value: 'km_endpoint_value', maxEntries: Limits.endpoints },
+  origDst: { type: MapType.SK_STORAGE, key: 'int', value: 'km_orig_dst', flags: BPF_F_NO_PREALLOC },
+  stats: { type: MapType.PERCPU_ARRAY, key: '__u32', value: '__u64', maxEntries: StatNames.length },
+};
+
+let btf: Btf;
+let header: CHeader;
+
+beforeAll(() => {
+  execFileSync('bash', [resolve(packageDir, 'bpf/build.sh')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  btf = Btf.fromObject(objectPaths.l4);
+  header = readHeader(abiHeader);
+}, 60_000);
+
+describe('struct layouts: layout.ts vs BTF of kmesh_l4.bpf.o', () => {
+  const specs = Object.entries(Structs) as [string, StructSpec][];
+
+  it.each(specs)('%s', (_key, spec) => {
+    const struct = btf.struct(spec.cName);
+    expect(struct, `struct ${spec.cName} missing from the object's BTF (is it used by a map?)`).toBeDefined();
+    expect(struct!.size, `sizeof(struct ${spec.cName})`).toBe(spec.size);
+
+    const members = btf.members(struct!);
+    expect(members.map((m) => m.name)).toEqual(spec.fields.map((f) => f.name));
+    for (const [i, field] of spec.fields.entries()) {
+      const m = members[i]!;
+      expect({ field: field.name, offset: m.offset, size: m.size }).toEqual({
+        field: field.name,
+        offset: field.offset,
+        size: field.size,
+      });
+      if (field.kind === 'struct') {
+        expect(m.type.kind, `${spec.cName}.${field.name}`).toBe('STRUCT');
+        expect(m.type.name, `${spec.cName}.${field.name}`).toBe(field.struct);
+      } else if (field.kind === 'u32[]') {
+        expect(m.type.kind, `${spec.cName}.${field.name}`).toBe('ARRAY');
+        expect(m.type.nr_elems, `${spec.cName}.${field.name} element count`).toBe(field.count);
+      } else {
+        expect(m.type.kind, `${spec.cName}.${field.name}`).toBe('INT');
+      }
+    }
+  });
+
+  it('every km_* struct of the object is described in layout.ts', () => {
+    const inObject = btf.types.filter((t) => t.kind === 'STRUCT' && t.name.startsWith('km_')).map((t) => t.name);
+    const described = Object.values(Structs).map((s) => s.cName);
+    expect([...inObject].sort()).toEqual([...described].sort());
+  });
+});
+
+describe('maps: declarations in kmesh_maps.h vs docs/architecture.md', () => {
+  it.each(Object.entries(expectedMaps) as [keyof typeof MapNames, (typeof expectedMaps)[keyof typeof MapNames]][])(
+    '%s',
+    (id, want) => {
+      const name = MapNames[id];
+      const def = btf.mapDef(name);
+      expect(def, `map ${name} missing from the .maps section`).toBeDefined();
+      expect(def!.ints.type, `${name} map type`).toBe(want.type);
+      expect(def!.ints.pinning, `${name} must be pinned by name`).toBe(LIBBPF_PIN_BY_NAME);
+      expect(def!.ints.max_entries, `${name} max_entries`).toBe(want.maxEntries);
+      expect(def!.ints.map_flags, `${name} map_flags`).toBe(want.flags);
+      expect(def!.key?.name, `${name} key type`).toBe(want.key);
+      expect(def!.value?.name, `${name} value type`).toBe(want.value);
+    },
+  );
+
+  it('declares no map beyond the contract', () => {
+    const maps = btf.types.find((t) => t.kind === 'DATASEC' && t.name === '.maps');
+    const names = (maps?.vars ?? []).map((v) => btf.type(v.type_id).name).sort();
+    expect(names).toEqual(Object.values(MapNames).sort());
+  });
+});
+
+describe('constants: layout.ts vs kmesh_abi.h', () => {
+  it('Limits match the KMESH_MAX_* defines', () => {
+    expect({
+      weightedClusters: header.defines.get('KMESH_MAX_WEIGHTED_CLUSTERS'),
+      endpointsPerCluster: header.defines.get('KMESH_MAX_ENDPOINTS_PER_CLUSTER'),
+      listeners: header.defines.get('KMESH_MAX_LISTENERS'),
+      clusters: header.defines.get('KMESH_MAX_CLUSTERS'),
+      endpoints: header.defines.get('KMESH_MAX_ENDPOINTS'),
+    }).toEqual(Limits);
+  });
+
+  it('the endpoint search has enough steps for the largest cluster', () => {
+    const steps = header.defines.get('KMESH_ENDPOINT_SEARCH_STEPS')!;
+    expect(2 ** (steps - 1)).toBeGreaterThanOrEqual(Limits.endpointsPerCluster);
+  });
+
+  it('AddressFamily matches KMESH_AF_*', () => {
+    expect({ inet: header.defines.get('KMESH_AF_INET'), inet6: header.defines.get('KMESH_AF_INET6') }).toEqual(AddressFamily);
+  });
+
+  it('StatNames match enum kmesh_stat, in index order', () => {
+    const entries = header.enums.get('kmesh_stat');
+    expect(entries, 'enum kmesh_stat not found in kmesh_abi.h').toBeDefined();
+    const stats = entries!.filter((e) => e.name !== 'KMESH_STAT_MAX');
+    expect(stats.map((e) => e.value)).toEqual(stats.map((_, i) => i));
+    expect(stats.map((e) => e.name.replace(/^KMESH_STAT_/, '').toLowerCase())).toEqual([...StatNames]);
+    expect(entries!.find((e) => e.name === 'KMESH_STAT_MAX')?.value).toBe(StatNames.length);
+  });
+
+  it('LbPolicyCode matches enum kmesh_lb_policy', () => {
+    const entries = header.enums.get('kmesh_lb_policy');
+    expect(entries, 'enum kmesh_lb_policy not found in kmesh_abi.h').toBeDefined();
+    expect(Object.fromEntries(entries!.map((e) => [e.name.replace(/^KMESH_LB_/, ''), e.value]))).toEqual(LbPolicyCode);
+  });
+});
+
+describe('programs: the object serves the contract', () => {
+  it('holds exactly the l4Programs functions', () => {
+    expect(btf.functions().sort()).toEqual(l4Programs.map((p) => p.name).sort());
+  });
+});
