@@ -1,0 +1,57 @@
+// NativeProgram: a program of a loaded object; attaches to a cgroup as a bpf_link.
+#include <bpf/libbpf.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "handles.h"
+
+Napi::Function NativeProgram::Define(Napi::Env env) {
+  return DefineClass(env, "NativeProgram",
+                     {
+                         InstanceAccessor<&NativeProgram::GetName>("name"),
+                         InstanceAccessor<&NativeProgram::GetSection>("section"),
+                         InstanceMethod<&NativeProgram::AttachCgroup>("attachCgroup"),
+                     });
+}
+
+NativeProgram::NativeProgram(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeProgram>(info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsObject() || !info[1].IsExternal()) {
+    ThrowType(env, "BpfProgram cannot be constructed directly: use BpfObject.program(name)");
+  }
+  owner_ = Napi::Persistent(info[0].As<Napi::Object>());
+  object_ = NativeObject::Unwrap(owner_.Value());
+  program_ = info[1].As<Napi::External<bpf_program>>().Data();
+  name_ = bpf_program__name(program_);
+  const char* section = bpf_program__section_name(program_);
+  section_ = section != nullptr ? section : "";
+}
+
+bpf_program* NativeProgram::CheckedLoaded(Napi::Env env) const {
+  if (object_ == nullptr) ThrowUsage(env, "BpfProgram \"" + name_ + "\" has no object");
+  object_->Checked(env);  // throws when the owning object was closed
+  if (!object_->Loaded() || bpf_program__fd(program_) < 0) {
+    ThrowUsage(env, "BpfProgram \"" + name_ + "\" is not loaded: call BpfObject.load() first");
+  }
+  return program_;
+}
+
+Napi::Value NativeProgram::AttachCgroup(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string dir = StringArg(info, 0, "cgroup directory");
+  bpf_program* program = CheckedLoaded(env);
+  int cgroupFd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (cgroupFd < 0) ThrowBpfError(env, "open", errno, "cgroup " + dir);
+
+  LibbpfLogCapture capture;
+  bpf_link* link = bpf_program__attach_cgroup(program, cgroupFd);
+  int err = errno;
+  close(cgroupFd);  // the link holds the cgroup itself
+  if (link == nullptr) {
+    ThrowBpfError(env, "bpf_program__attach_cgroup", err,
+                  "program \"" + name_ + "\" to cgroup " + dir, capture.Tail());
+  }
+  return NativeLink::Wrap(env, link, "link of program \"" + name_ + "\" on cgroup " + dir);
+}
