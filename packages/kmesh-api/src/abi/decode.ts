@@ -1,0 +1,152 @@
+/**
+ * Kernel records → readable values, the inverse of encode.ts (for
+ * `kmeshctl dump maps` and for tests). Every decoder checks the buffer size.
+ */
+import { LbPolicyCode, StatNames, type StatName } from './layout.js';
+import { expectSize, offsetOf, readAddr } from './fields.js';
+import type { LbPolicy, SocketAddress } from '../model.js';
+
+export interface ActiveValue {
+  gen: number;
+  version: number;
+}
+export interface ListenerKey {
+  gen: number;
+  address: SocketAddress;
+}
+export interface ListenerValue {
+  clusterCount: number;
+  totalWeight: number;
+  /** The first clusterCount entries of cluster_ids. */
+  clusterIds: number[];
+  /** The first clusterCount entries of cum_weights. */
+  cumWeights: number[];
+  /** Each cluster's own weight, from the running sums. */
+  weights: number[];
+}
+export interface ClusterKey {
+  gen: number;
+  clusterId: number;
+}
+export interface ClusterValue {
+  /** The policy's name, or its number when this version does not know it. */
+  lbPolicy: LbPolicy | number;
+  endpointCount: number;
+  totalWeight: number;
+  rrCursor: number;
+}
+export interface EndpointKey {
+  gen: number;
+  clusterId: number;
+  index: number;
+}
+export interface EndpointValue {
+  address: SocketAddress;
+  weight: number;
+  cumWeight: number;
+}
+export interface OrigDstValue {
+  vip: SocketAddress;
+}
+
+/** Every configuration key starts with its u32 generation (host order). */
+export function generationOfKey(key: Buffer): number {
+  if (key.length < 4) throw new RangeError(`a configuration key starts with a 4-byte generation, got ${key.length} bytes`);
+  return key.readUInt32LE(0);
+}
+
+export function decodeActive(buf: Buffer): ActiveValue {
+  expectSize(buf, 'km_active');
+  return { gen: buf.readUInt32LE(offsetOf('km_active', 'gen')), version: buf.readUInt32LE(offsetOf('km_active', 'version')) };
+}
+
+export function decodeAddr(buf: Buffer): SocketAddress {
+  expectSize(buf, 'km_addr');
+  return readAddr(buf, 0);
+}
+
+export function decodeListenerKey(buf: Buffer): ListenerKey {
+  expectSize(buf, 'km_listener_key');
+  return { gen: buf.readUInt32LE(offsetOf('km_listener_key', 'gen')), address: readAddr(buf, offsetOf('km_listener_key', 'addr')) };
+}
+
+export function decodeListenerValue(buf: Buffer): ListenerValue {
+  expectSize(buf, 'km_listener_value');
+  const clusterCount = buf.readUInt32LE(offsetOf('km_listener_value', 'cluster_count'));
+  const totalWeight = buf.readUInt32LE(offsetOf('km_listener_value', 'total_weight'));
+  const n = Math.min(clusterCount, 16);
+  const ids = offsetOf('km_listener_value', 'cluster_ids');
+  const cums = offsetOf('km_listener_value', 'cum_weights');
+  const clusterIds: number[] = [];
+  const cumWeights: number[] = [];
+  for (let i = 0; i < n; i++) {
+    clusterIds.push(buf.readUInt32LE(ids + i * 4));
+    cumWeights.push(buf.readUInt32LE(cums + i * 4));
+  }
+  const weights = cumWeights.map((c, i) => c - (i === 0 ? 0 : cumWeights[i - 1]!));
+  return { clusterCount, totalWeight, clusterIds, cumWeights, weights };
+}
+
+export function decodeClusterKey(buf: Buffer): ClusterKey {
+  expectSize(buf, 'km_cluster_key');
+  return { gen: buf.readUInt32LE(offsetOf('km_cluster_key', 'gen')), clusterId: buf.readUInt32LE(offsetOf('km_cluster_key', 'cluster_id')) };
+}
+
+const lbPolicyByCode = new Map<number, LbPolicy>(Object.entries(LbPolicyCode).map(([name, code]) => [code, name as LbPolicy]));
+
+export function decodeClusterValue(buf: Buffer): ClusterValue {
+  expectSize(buf, 'km_cluster_value');
+  const code = buf.readUInt32LE(offsetOf('km_cluster_value', 'lb_policy'));
+  return {
+    lbPolicy: lbPolicyByCode.get(code) ?? code,
+    endpointCount: buf.readUInt32LE(offsetOf('km_cluster_value', 'endpoint_count')),
+    totalWeight: buf.readUInt32LE(offsetOf('km_cluster_value', 'total_weight')),
+    rrCursor: buf.readUInt32LE(offsetOf('km_cluster_value', 'rr_cursor')),
+  };
+}
+
+export function decodeEndpointKey(buf: Buffer): EndpointKey {
+  expectSize(buf, 'km_endpoint_key');
+  return {
+    gen: buf.readUInt32LE(offsetOf('km_endpoint_key', 'gen')),
+    clusterId: buf.readUInt32LE(offsetOf('km_endpoint_key', 'cluster_id')),
+    index: buf.readUInt32LE(offsetOf('km_endpoint_key', 'index')),
+  };
+}
+
+export function decodeEndpointValue(buf: Buffer): EndpointValue {
+  expectSize(buf, 'km_endpoint_value');
+  return {
+    address: readAddr(buf, offsetOf('km_endpoint_value', 'addr')),
+    weight: buf.readUInt32LE(offsetOf('km_endpoint_value', 'weight')),
+    cumWeight: buf.readUInt32LE(offsetOf('km_endpoint_value', 'cum_weight')),
+  };
+}
+
+export function decodeOrigDst(buf: Buffer): OrigDstValue {
+  expectSize(buf, 'km_orig_dst');
+  return { vip: readAddr(buf, offsetOf('km_orig_dst', 'vip')) };
+}
+
+/** The key of km_stats entry `index` (an ARRAY index, u32 host order). */
+export function statKey(index: number): Buffer {
+  const key = Buffer.alloc(4);
+  key.writeUInt32LE(index, 0);
+  return key;
+}
+
+/**
+ * Sums a PERCPU_ARRAY u64 value: one 8-byte slot per possible CPU, as
+ * BpfMap.lookup returns it.
+ */
+export function decodePercpuCounter(buf: Buffer): bigint {
+  if (buf.length % 8 !== 0) throw new RangeError(`a per-CPU u64 value is a multiple of 8 bytes, got ${buf.length}`);
+  let sum = 0n;
+  for (let at = 0; at < buf.length; at += 8) sum += buf.readBigUInt64LE(at);
+  return sum;
+}
+
+/** The stat name of a km_stats index, or undefined past the names this version knows. */
+export function statName(index: number): StatName | undefined {
+  return StatNames[index];
+}

@@ -1,0 +1,139 @@
+/**
+ * MeshModel → kernel records (keys and values of km_listener, km_cluster,
+ * km_endpoint) for one generation. Counters, ids and weights are in host
+ * (little-endian) order; addresses and ports in network order.
+ */
+import { LbPolicyCode, Limits } from './layout.js';
+import { offsetOf, structSize, writeAddr } from './fields.js';
+import { CapacityError, checkCapacity } from '../capacity.js';
+import { usableEndpoints } from '../endpoints.js';
+import type { ClusterModel, ListenerModel, MeshModel } from '../model.js';
+
+export interface KernelRecord {
+  key: Buffer;
+  value: Buffer;
+}
+
+export interface KernelRecords {
+  listeners: KernelRecord[];
+  clusters: KernelRecord[];
+  endpoints: KernelRecord[];
+  /** Cluster name → id, 1..N in sorted-name order (stable across pushes of the same names). */
+  clusterIds: Map<string, number>;
+}
+
+const maxU32 = 0xffffffff;
+
+function checkGeneration(gen: number): void {
+  // Generation 0 means "no configuration yet" in km_active.
+  if (!Number.isInteger(gen) || gen < 1 || gen > maxU32) throw new RangeError(`generation must be an integer from 1 to ${maxU32}, got ${gen}`);
+}
+
+/** Ids 1..N by name in code-unit order; 0 is never an id. */
+export function assignClusterIds(clusters: readonly ClusterModel[]): Map<string, number> {
+  const names = [...new Set(clusters.map((c) => c.name))].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  return new Map(names.map((n, i) => [n, i + 1]));
+}
+
+function writeU32Array(buf: Buffer, at: number, values: readonly number[]): void {
+  values.forEach((v, i) => buf.writeUInt32LE(v, at + i * 4));
+}
+
+export function encodeListenerKey(gen: number, listener: Pick<ListenerModel, 'address'>): Buffer {
+  const key = Buffer.alloc(structSize('km_listener_key'));
+  key.writeUInt32LE(gen, offsetOf('km_listener_key', 'gen'));
+  writeAddr(key, offsetOf('km_listener_key', 'addr'), listener.address);
+  return key;
+}
+
+export function encodeListenerValue(listener: ListenerModel, clusterIds: ReadonlyMap<string, number>): Buffer {
+  const value = Buffer.alloc(structSize('km_listener_value'));
+  // A weight-0 cluster can never be picked: leaving it out keeps the search short.
+  const used = listener.route.clusters.filter((c) => c.weight > 0);
+  if (used.length === 0 || used.length > Limits.weightedClusters) {
+    throw new RangeError(`listener ${listener.name}: ${used.length} clusters with a weight above 0, accepted 1 to ${Limits.weightedClusters}`);
+  }
+  const ids = used.map((c) => {
+    const id = clusterIds.get(c.name);
+    if (id === undefined) throw new RangeError(`listener ${listener.name} routes to unknown cluster ${c.name}`);
+    return id;
+  });
+  let sum = 0;
+  const cum = used.map((c) => (sum += c.weight));
+  value.writeUInt32LE(used.length, offsetOf('km_listener_value', 'cluster_count'));
+  value.writeUInt32LE(sum, offsetOf('km_listener_value', 'total_weight'));
+  writeU32Array(value, offsetOf('km_listener_value', 'cluster_ids'), ids);
+  writeU32Array(value, offsetOf('km_listener_value', 'cum_weights'), cum);
+  return value;
+}
+
+export function encodeClusterKey(gen: number, clusterId: number): Buffer {
+  const key = Buffer.alloc(structSize('km_cluster_key'));
+  key.writeUInt32LE(gen, offsetOf('km_cluster_key', 'gen'));
+  key.writeUInt32LE(clusterId, offsetOf('km_cluster_key', 'cluster_id'));
+  return key;
+}
+
+export function encodeClusterValue(lbPolicy: ClusterModel['lbPolicy'], endpointCount: number, totalWeight: number): Buffer {
+  const value = Buffer.alloc(structSize('km_cluster_value'));
+  value.writeUInt32LE(LbPolicyCode[lbPolicy], offsetOf('km_cluster_value', 'lb_policy'));
+  value.writeUInt32LE(endpointCount, offsetOf('km_cluster_value', 'endpoint_count'));
+  value.writeUInt32LE(totalWeight, offsetOf('km_cluster_value', 'total_weight'));
+  value.writeUInt32LE(0, offsetOf('km_cluster_value', 'rr_cursor'));
+  return value;
+}
+
+export function encodeEndpointKey(gen: number, clusterId: number, index: number): Buffer {
+  const key = Buffer.alloc(structSize('km_endpoint_key'));
+  key.writeUInt32LE(gen, offsetOf('km_endpoint_key', 'gen'));
+  key.writeUInt32LE(clusterId, offsetOf('km_endpoint_key', 'cluster_id'));
+  key.writeUInt32LE(index, offsetOf('km_endpoint_key', 'index'));
+  return key;
+}
+
+export function encodeEndpointValue(endpoint: { address: ListenerModel['address']; weight: number }, cumWeight: number): Buffer {
+  const value = Buffer.alloc(structSize('km_endpoint_value'));
+  writeAddr(value, offsetOf('km_endpoint_value', 'addr'), endpoint.address);
+  value.writeUInt32LE(endpoint.weight, offsetOf('km_endpoint_value', 'weight'));
+  value.writeUInt32LE(cumWeight, offsetOf('km_endpoint_value', 'cum_weight'));
+  return value;
+}
+
+/** The km_active value: the generation connect() reads, and a version for diagnostics. */
+export function encodeActive(gen: number, version: number): Buffer {
+  const value = Buffer.alloc(structSize('km_active'));
+  value.writeUInt32LE(gen, offsetOf('km_active', 'gen'));
+  value.writeUInt32LE(version, offsetOf('km_active', 'version'));
+  return value;
+}
+
+/** The one key of the km_active array: index 0. */
+export function activeKey(): Buffer {
+  return Buffer.alloc(4);
+}
+
+/**
+ * Encodes one generation of the model. Throws CapacityError (with every reason)
+ * before producing anything when the model does not fit the maps.
+ */
+export function encodeModel(model: MeshModel, gen: number): KernelRecords {
+  checkGeneration(gen);
+  const problems = checkCapacity(model);
+  if (problems.length > 0) throw new CapacityError(problems);
+  const clusterIds = assignClusterIds(model.clusters);
+  if (clusterIds.size !== model.clusters.length) throw new RangeError('cluster names must be unique: two clusters would share one id');
+  const listeners = model.listeners.map((l) => ({ key: encodeListenerKey(gen, l), value: encodeListenerValue(l, clusterIds) }));
+  const clusters: KernelRecord[] = [];
+  const endpoints: KernelRecord[] = [];
+  for (const cluster of model.clusters) {
+    const id = clusterIds.get(cluster.name)!;
+    const usable = usableEndpoints(cluster).endpoints;
+    let cum = 0;
+    usable.forEach((e, index) => {
+      cum += e.weight;
+      endpoints.push({ key: encodeEndpointKey(gen, id, index), value: encodeEndpointValue(e, cum) });
+    });
+    clusters.push({ key: encodeClusterKey(gen, id), value: encodeClusterValue(cluster.lbPolicy, usable.length, cum) });
+  }
+  return { listeners, clusters, endpoints, clusterIds };
+}

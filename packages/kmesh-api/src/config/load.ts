@@ -1,0 +1,73 @@
+/**
+ * Configuration text (YAML or JSON) → document → translation. Syntax errors
+ * are reported with line and column.
+ */
+import { parseAllDocuments } from 'yaml';
+import { Diagnostics } from '../diagnostics.js';
+import { translateBootstrap, type Translation } from '../translate.js';
+
+function position(fileName: string | undefined, line: number, col: number): string {
+  return `${fileName ?? '<input>'}:${line}:${col}`;
+}
+
+/** The yaml library prefixes its messages with the position and follows them with a code excerpt. */
+function firstLine(message: string): string {
+  return message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+}
+
+function parseYaml(text: string, fileName: string | undefined, d: Diagnostics): unknown {
+  // uniqueKeys: a repeated key is an error in Envoy's parser too.
+  const docs = parseAllDocuments(text, { merge: true, uniqueKeys: true, prettyErrors: true });
+  const list = Array.isArray(docs) ? docs : [docs];
+  for (const doc of list) {
+    for (const e of doc.errors) {
+      const [line, col] = e.linePos ? [e.linePos[0].line, e.linePos[0].col] : [1, 1];
+      d.error(position(fileName, line, col), `YAML syntax error at line ${line}, column ${col}: ${firstLine(e.message)}`);
+    }
+    for (const w of doc.warnings) {
+      const [line, col] = w.linePos ? [w.linePos[0].line, w.linePos[0].col] : [1, 1];
+      d.warn(position(fileName, line, col), `YAML: ${firstLine(w.message)}`);
+    }
+  }
+  if (d.hasErrors) return undefined;
+  const contents = list.filter((doc) => doc.contents !== null);
+  if (contents.length > 1) {
+    d.error(position(fileName, 1, 1), `${contents.length} YAML documents in one file: expected one bootstrap`);
+    return undefined;
+  }
+  try {
+    return contents[0]?.toJS({ maxAliasCount: 1000 }) ?? null;
+  } catch (err) {
+    d.error(position(fileName, 1, 1), `YAML error: ${(err as Error).message}`);
+    return undefined;
+  }
+}
+
+/** Parses a YAML or JSON Envoy bootstrap and translates it. Never throws on bad input. */
+export function loadConfigText(text: string, fileName?: string): Translation {
+  const d = new Diagnostics();
+  if (text.trim() === '') {
+    d.error(position(fileName, 1, 1), 'empty configuration: expected an Envoy bootstrap with static_resources');
+    return { ok: false, errors: d.errors, warnings: d.warnings };
+  }
+  let doc: unknown;
+  // JSON is the fast path (config dumps are megabytes); YAML, a superset, parses
+  // it too and is used for the precise position of a JSON error.
+  const head = text.trimStart()[0];
+  let parsed = false;
+  if (head === '{' || head === '[') {
+    try {
+      doc = JSON.parse(text);
+      parsed = true;
+    } catch {
+      parsed = false;
+    }
+  }
+  if (!parsed) {
+    doc = parseYaml(text, fileName, d);
+    if (d.hasErrors) return { ok: false, errors: d.errors, warnings: d.warnings };
+  }
+  const t = translateBootstrap(doc);
+  const warnings = [...d.warnings, ...t.warnings];
+  return t.ok ? { ok: true, model: t.model, warnings } : { ok: false, errors: t.errors, warnings };
+}

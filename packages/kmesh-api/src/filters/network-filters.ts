@@ -1,0 +1,130 @@
+/**
+ * The network filters kmesh knows, keyed by typed_config type URL, and what it
+ * does with each. The rule for the table: a filter whose absence would change
+ * where traffic goes or which connections are accepted is an error; only a
+ * filter that merely limits or observes may be ignored, with a warning.
+ */
+import { Diagnostics, field, item } from '../diagnostics.js';
+import { describe, isObject, type Obj } from '../config/fields.js';
+import { isEnvoyV2TypeUrl } from '../config/type-url.js';
+import { readTcpProxy, type RouteDraft } from './tcp-proxy.js';
+
+type FilterHandling =
+  /** A terminal filter that routes: its config becomes the listener's route. */
+  | { kind: 'route'; read: (config: Obj, path: string, d: Diagnostics) => RouteDraft | undefined }
+  | { kind: 'reject'; message: string }
+  | { kind: 'warn'; message: string };
+
+interface KnownFilter {
+  name: string;
+  handling: FilterHandling;
+}
+
+const typePrefix = 'type.googleapis.com/envoy.extensions.filters.network.';
+
+export const networkFilters: Readonly<Record<string, KnownFilter>> = {
+  [`${typePrefix}tcp_proxy.v3.TcpProxy`]: {
+    name: 'envoy.filters.network.tcp_proxy',
+    handling: { kind: 'route', read: readTcpProxy },
+  },
+  [`${typePrefix}http_connection_manager.v3.HttpConnectionManager`]: {
+    name: 'envoy.filters.network.http_connection_manager',
+    handling: { kind: 'reject', message: 'envoy.filters.network.http_connection_manager: L7 HTTP routing is not supported yet (only tcp_proxy listeners are)' },
+  },
+  [`${typePrefix}rbac.v3.RBAC`]: {
+    name: 'envoy.filters.network.rbac',
+    handling: { kind: 'reject', message: 'envoy.filters.network.rbac is not supported yet: ignoring it would accept connections it denies' },
+  },
+  [`${typePrefix}ext_authz.v3.ExtAuthz`]: {
+    name: 'envoy.filters.network.ext_authz',
+    handling: { kind: 'reject', message: 'envoy.filters.network.ext_authz is not supported yet: ignoring it would accept connections it denies' },
+  },
+  [`${typePrefix}sni_cluster.v3.SniCluster`]: {
+    name: 'envoy.filters.network.sni_cluster',
+    handling: { kind: 'reject', message: 'envoy.filters.network.sni_cluster is not supported: it picks the cluster from TLS SNI, which kmesh cannot read at connect()' },
+  },
+  [`${typePrefix}local_ratelimit.v3.LocalRateLimit`]: {
+    name: 'envoy.filters.network.local_ratelimit',
+    handling: { kind: 'warn', message: 'envoy.filters.network.local_ratelimit is not enforced yet: connections are not rate limited' },
+  },
+  [`${typePrefix}connection_limit.v3.ConnectionLimit`]: {
+    name: 'envoy.filters.network.connection_limit',
+    handling: { kind: 'warn', message: 'envoy.filters.network.connection_limit is not enforced yet: connections are not limited' },
+  },
+};
+
+const byName = new Map(Object.entries(networkFilters).map(([url, f]) => [f.name, url]));
+
+/**
+ * Reads a filter chain's `filters` at `path`: exactly one routing filter, last.
+ * Returns the route, or undefined with errors in `d`.
+ */
+export function readNetworkFilters(filters: unknown[], path: string, d: Diagnostics): RouteDraft | undefined {
+  let route: RouteDraft | undefined;
+  let routeIndex = -1;
+  let failed = false;
+  filters.forEach((raw, i) => {
+    const name = isObject(raw) && typeof raw.name === 'string' ? raw.name : undefined;
+    const at = item(path, i, name);
+    if (!isObject(raw)) {
+      d.error(at, `expected a filter mapping {name, typed_config}, got ${describe(raw)}`);
+      failed = true;
+      return;
+    }
+    if (raw.config_discovery !== undefined) {
+      d.error(field(at, 'config_discovery'), 'filter config discovery (ECDS) is not supported: give typed_config inline');
+      failed = true;
+      return;
+    }
+    if (raw.config !== undefined) {
+      d.error(field(at, 'config'), 'Envoy v2 API is not supported; use v3 (typed_config instead of config)');
+      failed = true;
+      return;
+    }
+    const typed = raw.typed_config;
+    const typeUrl = isObject(typed) && typeof typed['@type'] === 'string' ? typed['@type'] : undefined;
+    if (!isObject(typed) || typeUrl === undefined) {
+      const hint = name && byName.has(name) ? ` (for ${name}: "@type": ${byName.get(name)})` : '';
+      d.error(field(at, 'typed_config'), `typed_config with an "@type" is required${hint}`);
+      failed = true;
+      return;
+    }
+    // v2 type URLs are reported once, by the bootstrap's scan of the whole document.
+    if (isEnvoyV2TypeUrl(typeUrl)) {
+      failed = true;
+      return;
+    }
+    const known = networkFilters[typeUrl];
+    if (!known) {
+      d.error(at, `network filter ${name ?? typeUrl} (${typeUrl}) is not supported; accepted: envoy.filters.network.tcp_proxy (routes), local_ratelimit and connection_limit (ignored with a warning)`);
+      failed = true;
+      return;
+    }
+    const handling = known.handling;
+    if (handling.kind === 'reject') {
+      d.error(at, handling.message);
+      failed = true;
+    } else if (handling.kind === 'warn') {
+      d.warn(at, handling.message);
+    } else {
+      if (routeIndex >= 0) {
+        d.error(at, `a filter chain takes one terminal filter; filter ${routeIndex} already routes the connection`);
+        failed = true;
+        return;
+      }
+      routeIndex = i;
+      route = handling.read(typed, field(at, 'typed_config'), d);
+      if (!route) failed = true;
+    }
+  });
+  if (failed) return undefined;
+  if (routeIndex < 0) {
+    d.error(path, 'no terminal filter: a filter chain needs envoy.filters.network.tcp_proxy');
+    return undefined;
+  }
+  if (routeIndex !== filters.length - 1) {
+    d.error(item(path, routeIndex), 'envoy.filters.network.tcp_proxy is a terminal filter and must be the last filter of the chain');
+    return undefined;
+  }
+  return route;
+}

@@ -1,0 +1,87 @@
+/**
+ * The orchestration model: what the kernel needs to route a connection, fully
+ * typed and validated. Nothing here refers to Envoy's document shape any more.
+ */
+
+export interface SocketAddress {
+  family: 4 | 6;
+  /** Normalised: dotted quad for IPv4, RFC 5952 compressed form for IPv6. */
+  ip: string;
+  port: number;
+}
+
+export interface MeshModel {
+  listeners: ListenerModel[];
+  clusters: ClusterModel[];
+}
+
+export interface ListenerModel {
+  name: string;
+  /** The destination (VIP, port) whose connects are rewritten. */
+  address: SocketAddress;
+  route: WeightedRoute;
+}
+
+/** A single cluster is weight 1. Weights are integers >= 0 with a positive sum. */
+export interface WeightedRoute {
+  clusters: { name: string; weight: number }[];
+}
+
+export type LbPolicy = 'ROUND_ROBIN' | 'RANDOM';
+export type HealthStatus = 'HEALTHY' | 'UNHEALTHY' | 'DRAINING' | 'UNKNOWN' | 'TIMEOUT' | 'DEGRADED';
+export type ClusterDiscovery = 'STATIC' | 'EDS' | 'STRICT_DNS' | 'LOGICAL_DNS';
+
+export interface ClusterModel {
+  name: string;
+  lbPolicy: LbPolicy;
+  /** Every endpoint of every priority, whatever its health: the encoder picks the usable ones. */
+  endpoints: EndpointModel[];
+  /** How the document declared the cluster (all are served from load_assignment). */
+  discovery?: ClusterDiscovery;
+  /** Parsed and kept; a connect() in the kernel has no timeout of its own yet. */
+  connectTimeoutMs?: number;
+  /** Parsed, not enforced yet. */
+  circuitBreakers?: CircuitBreakerThreshold[];
+  /** Parsed, not enforced yet. */
+  outlierDetection?: OutlierDetectionModel;
+  /** Parsed, not enforced yet. */
+  healthChecks?: HealthCheckModel[];
+  /** True when common_lb_config.locality_weighted_lb_config is set (locality weights then matter to Envoy). */
+  localityWeighted?: boolean;
+}
+
+export interface EndpointModel {
+  address: SocketAddress;
+  weight: number;
+  health: HealthStatus;
+  /** "region/zone/sub_zone" of the LocalityLbEndpoints the endpoint came from. */
+  locality?: string;
+  priority: number;
+  /** load_balancing_weight of the endpoint's locality, when given. */
+  localityWeight?: number;
+}
+
+export interface CircuitBreakerThreshold {
+  priority: 'DEFAULT' | 'HIGH';
+  maxConnections?: number;
+  maxPendingRequests?: number;
+  maxRequests?: number;
+  maxRetries?: number;
+}
+
+export interface OutlierDetectionModel {
+  consecutive5xx?: number;
+  consecutiveGatewayFailure?: number;
+  consecutiveLocalOriginFailure?: number;
+  intervalMs?: number;
+  baseEjectionTimeMs?: number;
+  maxEjectionPercent?: number;
+}
+
+export interface HealthCheckModel {
+  kind: 'tcp' | 'http' | 'grpc' | 'custom' | 'unspecified';
+  intervalMs?: number;
+  timeoutMs?: number;
+  unhealthyThreshold?: number;
+  healthyThreshold?: number;
+}

@@ -1,0 +1,250 @@
+/**
+ * envoy.config.cluster.v3.Cluster → ClusterModel.
+ *
+ * Every cluster type is served from its load_assignment: kmesh has no DNS and
+ * no EDS client yet. Types whose endpoint set cannot come from the document
+ * are rejected by name.
+ */
+import { Diagnostics, field, item } from '../diagnostics.js';
+import { describe, isObject, readArray, readDurationMs, readEnum, readObject, readString, readUint, type Obj } from '../config/fields.js';
+import type { CircuitBreakerThreshold, ClusterDiscovery, ClusterModel, HealthCheckModel, LbPolicy, OutlierDetectionModel } from '../model.js';
+import { readLoadAssignment } from './load-assignment.js';
+import { checkTransportSocket } from './transport-socket.js';
+
+const accepted = 'accepted: STATIC, EDS (with load_assignment), STRICT_DNS or LOGICAL_DNS with IP addresses';
+
+interface ClusterTypeRule {
+  discovery?: ClusterDiscovery;
+  /** Why the type cannot be served. */
+  reject?: string;
+  /** Said once per cluster of this type. */
+  warning?: string;
+}
+
+const clusterTypes: Record<string, ClusterTypeRule> = {
+  STATIC: { discovery: 'STATIC' },
+  EDS: {
+    discovery: 'EDS',
+    warning: 'EDS cluster in a file: load_assignment is used as the endpoint set (no EDS server is contacted)',
+  },
+  STRICT_DNS: { discovery: 'STRICT_DNS', warning: 'STRICT_DNS with IP addresses is treated as STATIC (kmesh does no DNS)' },
+  LOGICAL_DNS: { discovery: 'LOGICAL_DNS', warning: 'LOGICAL_DNS with IP addresses is treated as STATIC (kmesh does no DNS)' },
+  ORIGINAL_DST: { reject: `cluster type ORIGINAL_DST is not supported yet; ${accepted}` },
+};
+const clusterTypeNumbers: Record<number, string> = { 0: 'STATIC', 1: 'STRICT_DNS', 2: 'LOGICAL_DNS', 3: 'EDS', 4: 'ORIGINAL_DST' };
+
+interface LbPolicyRule {
+  policy?: LbPolicy;
+  warning?: string;
+  reject?: string;
+}
+
+const lbPolicies: Record<string, LbPolicyRule> = {
+  ROUND_ROBIN: { policy: 'ROUND_ROBIN' },
+  RANDOM: { policy: 'RANDOM' },
+  LEAST_REQUEST: { policy: 'ROUND_ROBIN', warning: 'lb_policy LEAST_REQUEST is not enforced yet, using ROUND_ROBIN' },
+  RING_HASH: { policy: 'ROUND_ROBIN', warning: 'lb_policy RING_HASH is not enforced yet, using ROUND_ROBIN' },
+  MAGLEV: { policy: 'ROUND_ROBIN', warning: 'lb_policy MAGLEV is not enforced yet, using ROUND_ROBIN' },
+  CLUSTER_PROVIDED: { reject: 'lb_policy CLUSTER_PROVIDED is not supported (it belongs to ORIGINAL_DST clusters); accepted: ROUND_ROBIN, RANDOM' },
+  LOAD_BALANCING_POLICY_CONFIG: { reject: 'lb_policy LOAD_BALANCING_POLICY_CONFIG is not supported; accepted: ROUND_ROBIN, RANDOM' },
+};
+const lbPolicyNumbers: Record<number, string> = {
+  0: 'ROUND_ROBIN',
+  1: 'LEAST_REQUEST',
+  2: 'RING_HASH',
+  3: 'RANDOM',
+  5: 'MAGLEV',
+  6: 'CLUSTER_PROVIDED',
+  7: 'LOAD_BALANCING_POLICY_CONFIG',
+};
+
+/** Cluster fields that change where traffic goes and that kmesh cannot honour yet. */
+const rejectedFields: Record<string, string> = {
+  lb_subset_config: 'lb_subset_config is not supported yet (endpoint subsets change which endpoints get traffic)',
+  hosts: 'hosts is an Envoy v2 field: Envoy v2 API is not supported; use v3 load_assignment',
+};
+
+function readLbPolicy(raw: Obj, path: string, d: Diagnostics): LbPolicy | undefined {
+  const name = readEnum(raw, 'lb_policy', path, d, lbPolicyNumbers) ?? 'ROUND_ROBIN';
+  const rule = lbPolicies[name];
+  const at = field(path, 'lb_policy');
+  if (!rule) {
+    d.error(at, `unknown lb_policy "${name}": accepted ROUND_ROBIN, RANDOM (LEAST_REQUEST, RING_HASH, MAGLEV are accepted with a warning)`);
+    return undefined;
+  }
+  if (rule.reject) {
+    d.error(at, rule.reject);
+    return undefined;
+  }
+  if (rule.warning) d.warn(at, rule.warning);
+  // load_balancing_policy (typed extensions) overrides lb_policy in Envoy.
+  const lbp = readObject(raw, 'load_balancing_policy', path, d);
+  if (lbp) {
+    const first = Array.isArray(lbp.policies) && isObject(lbp.policies[0]) ? lbp.policies[0] : undefined;
+    const ext = first && isObject(first.typed_extension_config) ? first.typed_extension_config : undefined;
+    const typeUrl = ext && isObject(ext.typed_config) ? String(ext.typed_config['@type'] ?? '') : '';
+    if (typeUrl.endsWith('.RoundRobin')) return 'ROUND_ROBIN';
+    if (typeUrl.endsWith('.Random')) return 'RANDOM';
+    d.warn(field(path, 'load_balancing_policy'), `load_balancing_policy ${typeUrl || '(unknown)'} is not enforced yet, using ROUND_ROBIN`);
+    return 'ROUND_ROBIN';
+  }
+  return rule.policy;
+}
+
+function readCircuitBreakers(raw: Obj, path: string, d: Diagnostics): CircuitBreakerThreshold[] | undefined {
+  const cb = readObject(raw, 'circuit_breakers', path, d);
+  if (!cb) return undefined;
+  const cbPath = field(path, 'circuit_breakers');
+  const thresholds = readArray(cb, 'thresholds', cbPath, d) ?? [];
+  const out: CircuitBreakerThreshold[] = [];
+  thresholds.forEach((t, i) => {
+    const at = item(field(cbPath, 'thresholds'), i);
+    if (!isObject(t)) {
+      d.error(at, `expected a thresholds mapping, got ${describe(t)}`);
+      return;
+    }
+    const priority = readEnum(t, 'priority', at, d, { 0: 'DEFAULT', 1: 'HIGH' }) ?? 'DEFAULT';
+    if (priority !== 'DEFAULT' && priority !== 'HIGH') {
+      d.error(field(at, 'priority'), `unknown priority "${priority}": accepted DEFAULT, HIGH`);
+      return;
+    }
+    const threshold: CircuitBreakerThreshold = { priority };
+    const limits = [
+      ['max_connections', 'maxConnections'],
+      ['max_pending_requests', 'maxPendingRequests'],
+      ['max_requests', 'maxRequests'],
+      ['max_retries', 'maxRetries'],
+    ] as const;
+    for (const [key, prop] of limits) {
+      const v = readUint(t, key, at, d);
+      if (v !== undefined) threshold[prop] = v;
+    }
+    out.push(threshold);
+  });
+  d.warn(cbPath, 'circuit_breakers: parsed, not enforced yet');
+  return out;
+}
+
+function readOutlierDetection(raw: Obj, path: string, d: Diagnostics): OutlierDetectionModel | undefined {
+  const od = readObject(raw, 'outlier_detection', path, d);
+  if (!od) return undefined;
+  const at = field(path, 'outlier_detection');
+  const out: OutlierDetectionModel = {};
+  const c5 = readUint(od, 'consecutive_5xx', at, d);
+  if (c5 !== undefined) out.consecutive5xx = c5;
+  const cg = readUint(od, 'consecutive_gateway_failure', at, d);
+  if (cg !== undefined) out.consecutiveGatewayFailure = cg;
+  const cl = readUint(od, 'consecutive_local_origin_failure', at, d);
+  if (cl !== undefined) out.consecutiveLocalOriginFailure = cl;
+  const interval = readDurationMs(od, 'interval', at, d);
+  if (interval !== undefined) out.intervalMs = interval;
+  const base = readDurationMs(od, 'base_ejection_time', at, d);
+  if (base !== undefined) out.baseEjectionTimeMs = base;
+  const maxPct = readUint(od, 'max_ejection_percent', at, d, { max: 100 });
+  if (maxPct !== undefined) out.maxEjectionPercent = maxPct;
+  d.warn(at, 'outlier_detection: parsed, not enforced yet');
+  return out;
+}
+
+const healthCheckKinds: Record<string, HealthCheckModel['kind']> = {
+  tcp_health_check: 'tcp',
+  http_health_check: 'http',
+  grpc_health_check: 'grpc',
+  custom_health_check: 'custom',
+};
+
+function readHealthChecks(raw: Obj, path: string, d: Diagnostics): HealthCheckModel[] | undefined {
+  const list = readArray(raw, 'health_checks', path, d);
+  if (!list) return undefined;
+  const at = field(path, 'health_checks');
+  const out: HealthCheckModel[] = [];
+  list.forEach((hc, i) => {
+    const hcPath = item(at, i);
+    if (!isObject(hc)) {
+      d.error(hcPath, `expected a HealthCheck mapping, got ${describe(hc)}`);
+      return;
+    }
+    const kindKey = Object.keys(healthCheckKinds).find((k) => hc[k] !== undefined);
+    const model: HealthCheckModel = { kind: kindKey ? healthCheckKinds[kindKey]! : 'unspecified' };
+    const interval = readDurationMs(hc, 'interval', hcPath, d);
+    if (interval !== undefined) model.intervalMs = interval;
+    const timeout = readDurationMs(hc, 'timeout', hcPath, d);
+    if (timeout !== undefined) model.timeoutMs = timeout;
+    const unhealthy = readUint(hc, 'unhealthy_threshold', hcPath, d);
+    if (unhealthy !== undefined) model.unhealthyThreshold = unhealthy;
+    const healthy = readUint(hc, 'healthy_threshold', hcPath, d);
+    if (healthy !== undefined) model.healthyThreshold = healthy;
+    out.push(model);
+  });
+  if (list.length > 0) d.warn(at, 'health_checks: parsed, not enforced yet (endpoint health comes from health_status)');
+  return out;
+}
+
+/** The cluster's name, for paths, before it is validated. */
+export function clusterNameOf(raw: unknown): string | undefined {
+  return isObject(raw) && typeof raw.name === 'string' && raw.name !== '' ? raw.name : undefined;
+}
+
+/** Validates one cluster at `path`; undefined when it has errors (recorded in `d`). */
+export function readCluster(raw: unknown, path: string, d: Diagnostics): ClusterModel | undefined {
+  if (!isObject(raw)) {
+    d.error(path, `expected a Cluster mapping, got ${describe(raw)}`);
+    return undefined;
+  }
+  const before = d.errors.length;
+  const name = readString(raw, 'name', path, d, true);
+
+  const typePath = field(path, 'type');
+  let typeName: string | undefined = readEnum(raw, 'type', path, d, clusterTypeNumbers) ?? 'STATIC';
+  if (raw.cluster_type !== undefined) {
+    const custom = isObject(raw.cluster_type) && typeof raw.cluster_type.name === 'string' ? raw.cluster_type.name : 'cluster_type';
+    d.error(field(path, 'cluster_type'), `custom cluster type ${custom} is not supported; ${accepted}`);
+    typeName = undefined;
+  }
+  const typeRule = typeName === undefined ? undefined : clusterTypes[typeName];
+  if (typeName !== undefined && !typeRule) d.error(typePath, `unknown cluster type "${typeName}"; ${accepted}`);
+  else if (typeRule?.reject) d.error(typePath, typeRule.reject);
+
+  for (const [key, message] of Object.entries(rejectedFields)) {
+    if (message && raw[key] !== undefined && raw[key] !== null) d.error(field(path, key), message);
+  }
+  checkTransportSocket(raw, path, d, 'upstream');
+
+  const lbPolicy = readLbPolicy(raw, path, d);
+  const connectTimeoutMs = readDurationMs(raw, 'connect_timeout', path, d);
+  const circuitBreakers = readCircuitBreakers(raw, path, d);
+  const outlierDetection = readOutlierDetection(raw, path, d);
+  const healthChecks = readHealthChecks(raw, path, d);
+  const common = readObject(raw, 'common_lb_config', path, d);
+  const localityWeighted = common !== undefined && common.locality_weighted_lb_config !== undefined;
+
+  const discovery = typeRule?.discovery;
+  const isDns = discovery === 'STRICT_DNS' || discovery === 'LOGICAL_DNS';
+  const la = readObject(raw, 'load_assignment', path, d);
+  let endpoints = la
+    ? readLoadAssignment(la, field(path, 'load_assignment'), d, {
+        localityWeighted,
+        addressRules: {
+          hostnameMessage: (h) =>
+            isDns
+              ? `"${h}" is a hostname and kmesh does no DNS: ${discovery} clusters are accepted only with IP addresses`
+              : `"${h}" is a hostname: kmesh resolves no names, give an IP address`,
+          unspecifiedMessage: 'the unspecified address is not a destination: give the endpoint\'s IP address',
+        },
+      })
+    : [];
+  if (!la && discovery === 'EDS') {
+    d.error(field(path, 'load_assignment'), 'EDS cluster without load_assignment: its endpoints would come from an EDS server, which kmesh does not contact yet; add load_assignment or use type STATIC');
+    endpoints = undefined;
+  }
+  if (typeRule?.warning && endpoints && (la || discovery !== 'EDS')) d.warn(typePath, typeRule.warning);
+
+  if (d.errors.length !== before || !name || !discovery || !lbPolicy || !endpoints) return undefined;
+  const model: ClusterModel = { name, lbPolicy, endpoints, discovery };
+  if (connectTimeoutMs !== undefined) model.connectTimeoutMs = connectTimeoutMs;
+  if (circuitBreakers) model.circuitBreakers = circuitBreakers;
+  if (outlierDetection) model.outlierDetection = outlierDetection;
+  if (healthChecks) model.healthChecks = healthChecks;
+  if (localityWeighted) model.localityWeighted = true;
+  return model;
+}
