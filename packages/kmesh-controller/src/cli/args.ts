@@ -1,0 +1,251 @@
+/**
+ * Argument parsing for `kmesh` and `kmeshctl`: pure functions from argv to a typed
+ * command, so the whole CLI surface is unit-tested without starting anything.
+ * A usage problem throws UsageError: the caller prints its one line and exits 2.
+ */
+import { isIP } from 'node:net';
+import { resolve } from 'node:path';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { defaultPinPath } from '../kernel/pins.js';
+import type { LogFormat } from '../log.js';
+
+export class UsageError extends Error {
+  readonly exitCode = 2;
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+export interface AdminAddress {
+  host: string;
+  port: number;
+}
+
+export const defaultAdmin = '127.0.0.1:15200';
+
+/** "127.0.0.1:15200", "[::1]:15200", "localhost:15200"; "off" disables the admin server (null). */
+export function parseAdminAddress(text: string, flag = '--admin'): AdminAddress | null {
+  if (text === 'off') return null;
+  const match = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
+  if (!match) throw new UsageError(`${flag} '${text}' is not HOST:PORT (for example 127.0.0.1:15200 or [::1]:15200)`);
+  const host = match[1] ?? match[2];
+  const port = Number(match[3]);
+  if (match[1] !== undefined && isIP(host) !== 6) throw new UsageError(`${flag} '${text}': '${host}' in brackets is not an IPv6 address`);
+  if (match[2] !== undefined && isIP(host) !== 4 && host !== 'localhost') {
+    throw new UsageError(`${flag} '${text}': '${host}' is not an IPv4 address or localhost (write IPv6 as [addr]:port)`);
+  }
+  if (port > 65535) throw new UsageError(`${flag} '${text}': port ${port} is out of range (0-65535)`);
+  return { host, port };
+}
+
+export function formatAdminAddress(address: AdminAddress): string {
+  return isIP(address.host) === 6 ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;
+}
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+/** parseArgs in strict mode, with its errors turned into one short line that names the problem. */
+function parseStrict(
+  command: string,
+  argv: string[],
+  options: Options,
+  allowPositionals: boolean,
+): { values: Record<string, string | boolean | undefined>; positionals: string[] } {
+  try {
+    return parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals }) as {
+      values: Record<string, string | boolean | undefined>;
+      positionals: string[];
+    };
+  } catch (error) {
+    throw new UsageError(`${command}: ${describeParseError(error)} (see '${command} --help')`);
+  }
+}
+
+function describeParseError(error: unknown): string {
+  const err = error as { code?: string; message?: string };
+  const message = err.message ?? String(error);
+  const quoted = /'([^']+)'/.exec(message)?.[1] ?? '';
+  const flag = quoted.split(' ')[0];
+  switch (err.code) {
+    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
+      return `unknown option '${flag}'`;
+    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
+      return /argument missing|ambiguous/.test(message) ? `option '${flag}' needs a value` : `option '${flag}' takes no value`;
+    case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL':
+      return `unexpected argument '${quoted}'`;
+    default:
+      return message.split('\n')[0];
+  }
+}
+
+function required(command: string, values: Record<string, unknown>, name: string): string {
+  const value = values[name];
+  if (typeof value !== 'string' || value === '') throw new UsageError(`${command}: missing required option --${name} (see '${command} --help')`);
+  return value;
+}
+
+function logFormat(command: string, value: unknown): LogFormat {
+  if (value === undefined || value === 'json') return 'json';
+  if (value === 'text') return 'text';
+  throw new UsageError(`${command}: --log-format must be json or text, not '${String(value)}'`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// kmesh
+
+export interface RunOptions {
+  configFile: string;
+  cgroup: string;
+  pinPath: string;
+  admin: AdminAddress | null;
+  logFormat: LogFormat;
+}
+export interface ValidateOptions {
+  file: string;
+  json: boolean;
+}
+export interface CleanupOptions {
+  pinPath: string;
+  cgroup?: string;
+}
+
+export type KmeshCommand =
+  | { kind: 'help'; text: string }
+  | { kind: 'run'; options: RunOptions }
+  | { kind: 'validate'; options: ValidateOptions }
+  | { kind: 'cleanup'; options: CleanupOptions };
+
+export const kmeshUsage = `Usage: kmesh <command> [options]
+
+Commands:
+  run       run the daemon: load and attach the eBPF programs, apply and watch a config file
+  validate  check an Envoy bootstrap file and print the model it becomes
+  cleanup   detach and unpin everything an instance left in the kernel
+
+Run 'kmesh <command> --help' for the options of a command.`;
+
+export const runUsage = `Usage: kmesh run --config FILE --cgroup CGROUP_DIR [options]
+
+Runs in the foreground. Attaches the L4 programs to CGROUP_DIR (a cgroup v2 directory), writes
+the config from FILE into the kernel and applies every valid edit of FILE as a new generation.
+If PIN_PATH already holds this instance's maps and links, they are adopted (no reload).
+SIGTERM/SIGINT stop the daemon and leave the programs attached: traffic keeps flowing.
+
+Options:
+  --config FILE          Envoy bootstrap (YAML or JSON) with static_resources
+  --cgroup CGROUP_DIR    cgroup v2 directory the programs attach to
+  --pin-path DIR         bpffs directory for maps and links (default ${defaultPinPath})
+  --admin HOST:PORT|off  admin HTTP API address (default ${defaultAdmin})
+  --log-format json|text log lines on stderr (default json)
+  -h, --help             show this help`;
+
+export const validateUsage = `Usage: kmesh validate FILE [--json]
+
+Translates an Envoy bootstrap (YAML or JSON) and prints the model: listeners, the clusters they
+route to with weights, each cluster's lb policy and endpoints, endpoints skipped because they are
+not healthy, and warnings. Invalid input prints every reason on its own line and exits 1.
+
+Options:
+  --json      print the translation as JSON
+  -h, --help  show this help`;
+
+export const cleanupUsage = `Usage: kmesh cleanup [--pin-path DIR] [--cgroup CGROUP_DIR]
+
+Detaches and unpins the links, unpins the maps, removes the pin directory and the instance's
+state file. Safe to run twice: with nothing there it says so and exits 0.
+
+Options:
+  --pin-path DIR         instance pin directory (default ${defaultPinPath})
+  --cgroup CGROUP_DIR    refuse unless the instance was attached to this cgroup
+  -h, --help             show this help`;
+
+const kmeshCommands: Record<string, (argv: string[]) => KmeshCommand> = {
+  run(argv) {
+    const command = 'kmesh run';
+    const { values } = parseStrict(command, argv, {
+      config: { type: 'string' },
+      cgroup: { type: 'string' },
+      'pin-path': { type: 'string' },
+      admin: { type: 'string' },
+      'log-format': { type: 'string' },
+    }, false);
+    if (values.help) return { kind: 'help', text: runUsage };
+    return {
+      kind: 'run',
+      options: {
+        configFile: resolve(required(command, values, 'config')),
+        cgroup: resolve(required(command, values, 'cgroup')),
+        pinPath: resolve((values['pin-path'] as string | undefined) ?? defaultPinPath),
+        admin: parseAdminAddress((values.admin as string | undefined) ?? defaultAdmin),
+        logFormat: logFormat(command, values['log-format']),
+      },
+    };
+  },
+  validate(argv) {
+    const command = 'kmesh validate';
+    const { values, positionals } = parseStrict(command, argv, { json: { type: 'boolean' } }, true);
+    if (values.help) return { kind: 'help', text: validateUsage };
+    if (positionals.length === 0) throw new UsageError(`${command}: missing FILE (see '${command} --help')`);
+    if (positionals.length > 1) throw new UsageError(`${command}: expected one FILE, got ${positionals.length}: ${positionals.join(' ')}`);
+    return { kind: 'validate', options: { file: positionals[0], json: values.json === true } };
+  },
+  cleanup(argv) {
+    const command = 'kmesh cleanup';
+    const { values } = parseStrict(command, argv, { 'pin-path': { type: 'string' }, cgroup: { type: 'string' } }, false);
+    if (values.help) return { kind: 'help', text: cleanupUsage };
+    const cgroup = values.cgroup as string | undefined;
+    return {
+      kind: 'cleanup',
+      options: { pinPath: resolve((values['pin-path'] as string | undefined) ?? defaultPinPath), ...(cgroup ? { cgroup: resolve(cgroup) } : {}) },
+    };
+  },
+};
+
+export function parseKmeshArgs(argv: string[]): KmeshCommand {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') return { kind: 'help', text: kmeshUsage };
+  const parse = Object.hasOwn(kmeshCommands, name) ? kmeshCommands[name] : undefined;
+  if (!parse) throw new UsageError(`kmesh: unknown command '${name}' (commands: ${Object.keys(kmeshCommands).join(', ')})`);
+  return parse(rest);
+}
+
+// ---------------------------------------------------------------------------------------------
+// kmeshctl
+
+export const dumpTargets = ['config', 'maps', 'stats'] as const;
+export type DumpTarget = (typeof dumpTargets)[number];
+
+export type KmeshctlCommand = { kind: 'help'; text: string } | { kind: 'dump'; target: DumpTarget; admin: AdminAddress };
+
+export const kmeshctlUsage = `Usage: kmeshctl <command> [options]
+
+Commands:
+  dump config|maps|stats   print the daemon's state as JSON (from its admin API)
+
+Run 'kmeshctl dump --help' for the options.`;
+
+export const dumpUsage = `Usage: kmeshctl dump config|maps|stats [--admin HOST:PORT]
+
+  config   the applied model, generation, version, warnings, last rejected edit
+  maps     the kernel maps decoded, grouped by generation (the active one marked)
+  stats    the km_stats counters summed over CPUs
+
+Options:
+  --admin HOST:PORT   the daemon's admin API (default ${defaultAdmin})
+  -h, --help          show this help`;
+
+export function parseKmeshctlArgs(argv: string[]): KmeshctlCommand {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') return { kind: 'help', text: kmeshctlUsage };
+  if (name !== 'dump') throw new UsageError(`kmeshctl: unknown command '${name}' (commands: dump)`);
+  const command = 'kmeshctl dump';
+  const { values, positionals } = parseStrict(command, rest, { admin: { type: 'string' } }, true);
+  if (values.help) return { kind: 'help', text: dumpUsage };
+  if (positionals.length !== 1) throw new UsageError(`${command}: expected one of ${dumpTargets.join('|')} (see '${command} --help')`);
+  const target = positionals[0];
+  if (!(dumpTargets as readonly string[]).includes(target)) throw new UsageError(`${command}: unknown target '${target}' (expected ${dumpTargets.join('|')})`);
+  const admin = parseAdminAddress((values.admin as string | undefined) ?? defaultAdmin);
+  if (!admin) throw new UsageError(`${command}: --admin off makes no sense here: give the daemon's HOST:PORT`);
+  return { kind: 'dump', target: target as DumpTarget, admin };
+}

@@ -1,0 +1,255 @@
+/**
+ * The daemon: from a config file to the kernel, and keeping them in step.
+ *
+ *   start: checks (root, cgroup v2, bpffs) → admin API → fresh install or adoption → watch the file
+ *   edit:  read → translate → (invalid: log every reason, keep serving) → KernelState.apply → log the diff
+ *   stop:  stop watching, close the admin API and the fds; pins and links stay, traffic keeps flowing
+ */
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { loadConfigText, type Diagnostic, type MeshModel, type Translation } from '@kmesh/api';
+import { l4Programs, objectPaths } from '@kmesh/orchestration';
+import { startAdminServer, type AdminServer } from '../admin/server.js';
+import { formatAdminAddress, type AdminAddress } from '../cli/args.js';
+import { dumpMaps, dumpStats } from '../kernel/dump.js';
+import type { ApplyResult } from '../kernel/generations.js';
+import { adopt, freshInstall, inspectPins } from '../kernel/install.js';
+import type { KernelState } from '../kernel/kernel-state.js';
+import { ensureBpffs, requireCgroup2Dir, requireRoot, SetupError } from '../kernel/system.js';
+import { silentLogger, type Logger } from '../log.js';
+import { diffModels, isEmptyDiff, summarizeDiff } from '../model/diff.js';
+import { formatDiagnostic } from '../model/summary.js';
+import { ConfigWatcher } from './config-watcher.js';
+
+export interface DaemonOptions {
+  configFile: string;
+  cgroup: string;
+  pinPath: string;
+  admin: AdminAddress | null;
+  logger?: Logger;
+  /** Grace period before a retired generation is deleted (default 500 ms). */
+  graceMs?: number;
+  /** Directory of the instance state files (default /run/kmesh). */
+  stateDir?: string;
+}
+
+/** The config file was invalid at start and there was no pinned state to keep serving. */
+export class ConfigError extends Error {
+  constructor(readonly file: string, readonly errors: string[]) {
+    super(`${file} is invalid, nothing attached:\n${errors.join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+interface Applied {
+  model: MeshModel | null;
+  warnings: Diagnostic[];
+  gen: number;
+  version: number;
+  appliedAt: string;
+  /** 'file' for an applied config, 'adopted' for pinned state this daemon has not replaced yet. */
+  origin: 'file' | 'adopted';
+}
+
+interface Rejected {
+  at: string;
+  errors: string[];
+  warnings: string[];
+}
+
+type ReadResult = { text: string; translation: Translation } | { text: null; error: string };
+
+export class Daemon {
+  private readonly log: Logger;
+  private readonly configFile: string;
+  private state: KernelState | null = null;
+  private admin: AdminServer | null = null;
+  private watcher: ConfigWatcher | null = null;
+  private applied: Applied | null = null;
+  private rejected: Rejected | null = null;
+  private lastText: string | null = null;
+  /** Reloads run one after another, so the last edit of a burst is the one that ends up applied. */
+  private reloads: Promise<void> = Promise.resolve();
+  private stopped = false;
+
+  constructor(private readonly opts: DaemonOptions) {
+    this.log = opts.logger ?? silentLogger;
+    this.configFile = resolve(opts.configFile);
+  }
+
+  /** The admin API's actual address (useful with port 0), or null when disabled. */
+  get adminAddress(): AdminAddress | null {
+    return this.admin?.address ?? null;
+  }
+
+  async start(): Promise<void> {
+    const { cgroup, pinPath } = this.opts;
+    requireRoot('kmesh run');
+    requireCgroup2Dir(cgroup);
+    const mounted = ensureBpffs(pinPath);
+    if (mounted) this.log.info('mounted bpffs', { dir: mounted });
+
+    // Listen before touching the kernel: a busy port then fails with nothing attached.
+    if (this.opts.admin) {
+      this.admin = await startAdminServer(this.opts.admin, this.routes());
+      this.log.info('admin API listening', { address: formatAdminAddress(this.admin.address) });
+    }
+    try {
+      await this.install();
+    } catch (error) {
+      await this.admin?.close();
+      this.admin = null;
+      throw error;
+    }
+    this.watcher = new ConfigWatcher(this.configFile, () => this.queueReload());
+    this.watcher.start();
+    this.log.info('watching config', { file: this.configFile });
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.watcher?.close();
+    await this.reloads;
+    await this.admin?.close();
+    this.state?.close();
+    this.log.info('stopped; programs stay attached and pinned', { pinPath: this.opts.pinPath });
+  }
+
+  private async install(): Promise<void> {
+    const { cgroup, pinPath } = this.opts;
+    const first = await this.readConfig();
+    const stateOptions = {
+      pinPath,
+      cgroup,
+      graceMs: this.opts.graceMs,
+      onSweep: (r: { deleted: number; generations: number[] }) => this.log.debug('deleted retired generations', { ...r }),
+      onSweepError: (e: unknown) => this.log.warn('sweeping retired generations failed; retried after the next apply', { error: (e as Error).message }),
+    };
+    const pinned = inspectPins(pinPath, l4Programs);
+
+    if (pinned.kind === 'partial') {
+      throw new SetupError(
+        `${pinPath} holds an incomplete instance (links present: ${pinned.presentLinks.join(', ')}; missing: ${pinned.missingLinks.join(', ')}); ` +
+          `run 'kmesh cleanup --pin-path ${pinPath}' first`,
+      );
+    }
+
+    if (pinned.kind === 'complete') {
+      this.state = adopt({ ...stateOptions, stateDir: this.opts.stateDir });
+      const active = this.state.active();
+      const swept = this.state.sweep({ force: true });
+      this.log.info(`adopted pinned state gen=${active.gen}`, { pinPath, cgroup, gen: active.gen, version: active.version, staleRecordsDeleted: swept.deleted });
+      if (active.gen !== 0) this.applied = { model: null, warnings: [], gen: active.gen, version: active.version, appliedAt: new Date().toISOString(), origin: 'adopted' };
+      this.handle(first); // invalid: logged, the pinned config keeps serving
+      return;
+    }
+
+    // Fresh start: an invalid file means nothing is attached at all.
+    if (first.text === null) throw new ConfigError(this.configFile, [first.error]);
+    if (!first.translation.ok) throw new ConfigError(this.configFile, first.translation.errors.map(formatDiagnostic));
+    const { model, warnings } = first.translation;
+    this.state = freshInstall({
+      ...stateOptions,
+      stateDir: this.opts.stateDir,
+      objectPath: objectPaths.l4,
+      programs: l4Programs,
+      applyFirst: (state) => {
+        const result = state.apply(model);
+        this.recordApplied(result, model, warnings, first.text);
+        this.log.info('config applied', { gen: result.gen, version: result.version, records: result.records, summary: summarizeDiff(diffModels(null, model)) });
+      },
+    });
+    this.log.info('attached', { cgroup, pinPath, programs: l4Programs.map((p) => p.name) });
+  }
+
+  private async readConfig(): Promise<ReadResult> {
+    try {
+      const text = await readFile(this.configFile, 'utf8');
+      return { text, translation: loadConfigText(text, this.configFile) };
+    } catch (error) {
+      return { text: null, error: `cannot read ${this.configFile}: ${(error as Error).message}` };
+    }
+  }
+
+  private queueReload(): void {
+    this.reloads = this.reloads.then(async () => {
+      if (this.stopped) return;
+      const read = await this.readConfig();
+      if (read.text !== null && read.text === this.lastText) return; // an event for content already handled
+      this.handle(read);
+    });
+  }
+
+  /** Apply a valid config as a new generation; log an invalid one with every reason. */
+  private handle(read: ReadResult): void {
+    if (read.text === null) return this.reject([read.error], []);
+    this.lastText = read.text;
+    const { translation } = read;
+    const warnings = translation.warnings.map(formatDiagnostic);
+    if (!translation.ok) return this.reject(translation.errors.map(formatDiagnostic), warnings);
+
+    const before = this.applied?.origin === 'file' ? this.applied.model : null;
+    const diff = diffModels(before, translation.model);
+    if (this.applied?.origin === 'file' && isEmptyDiff(diff)) {
+      this.log.info('config edit leaves the model unchanged; nothing applied', { file: this.configFile });
+      return;
+    }
+    let result: ApplyResult;
+    try {
+      result = this.state!.apply(translation.model);
+    } catch (error) {
+      return this.reject([`applying to the kernel failed: ${(error as Error).message}`], warnings);
+    }
+    this.recordApplied(result, translation.model, translation.warnings, read.text);
+    this.log.info('config applied', {
+      gen: result.gen,
+      version: result.version,
+      previousGen: result.previousGen,
+      summary: summarizeDiff(diff),
+      diff,
+      records: result.records,
+      ...(warnings.length ? { warnings } : {}),
+    });
+  }
+
+  private recordApplied(result: ApplyResult, model: MeshModel, warnings: Diagnostic[], text: string): void {
+    this.applied = { model, warnings, gen: result.gen, version: result.version, appliedAt: new Date().toISOString(), origin: 'file' };
+    this.lastText = text;
+  }
+
+  private reject(errors: string[], warnings: string[]): void {
+    this.rejected = { at: new Date().toISOString(), errors, warnings };
+    const serving = this.applied ? `generation ${this.applied.gen} keeps serving` : 'nothing is serving yet';
+    this.log.error(`config rejected; ${serving}`, { file: this.configFile, errors, ...(warnings.length ? { warnings } : {}) });
+  }
+
+  private routes() {
+    return {
+      '/healthz': () => ({ status: 200, body: 'ok' }),
+      '/readyz': () => {
+        const active = this.state?.active();
+        if (active && active.gen !== 0) return { status: 200, body: { ready: true, gen: active.gen, version: active.version } };
+        const reason = this.state ? 'no configuration applied to the kernel yet' : 'kernel state not loaded yet';
+        return { status: 503, body: { ready: false, reason } };
+      },
+      '/config_dump': () => ({
+        status: 200,
+        body: {
+          version: this.applied?.version ?? 0,
+          generation: this.applied?.gen ?? 0,
+          appliedAt: this.applied?.appliedAt ?? null,
+          origin: this.applied?.origin ?? null,
+          source: this.configFile,
+          pinPath: this.opts.pinPath,
+          cgroup: this.opts.cgroup,
+          model: this.applied?.model ?? null,
+          warnings: (this.applied?.warnings ?? []).map(formatDiagnostic),
+          lastRejected: this.rejected,
+        },
+      }),
+      '/maps': () => (this.state ? { status: 200, body: dumpMaps(this.state.mapsForDump) } : { status: 503, body: { error: 'kernel state not loaded yet' } }),
+      '/stats': () => (this.state ? { status: 200, body: dumpStats(this.state.mapsForDump.stats) } : { status: 503, body: { error: 'kernel state not loaded yet' } }),
+    };
+  }
+}

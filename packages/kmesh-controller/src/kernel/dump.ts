@@ -1,0 +1,62 @@
+/**
+ * Decoded views of the kernel maps for the admin API (/maps, /stats).
+ */
+import * as api from '@kmesh/api';
+import { decodeActiveValue, type ActiveGeneration, type ConfigMap } from './generations.js';
+
+export interface DecodedRecord {
+  key: unknown;
+  value: unknown;
+}
+
+export interface GenerationDump {
+  gen: number;
+  active: boolean;
+  listeners: DecodedRecord[];
+  clusters: DecodedRecord[];
+  endpoints: DecodedRecord[];
+}
+
+export interface MapsDump {
+  active: ActiveGeneration;
+  generations: GenerationDump[];
+}
+
+type Decoder = (b: Buffer) => unknown;
+const tables: readonly { field: 'listeners' | 'clusters' | 'endpoints'; map: 'listener' | 'cluster' | 'endpoint'; key: Decoder; value: Decoder }[] = [
+  { field: 'listeners', map: 'listener', key: api.decodeListenerKey, value: api.decodeListenerValue },
+  { field: 'clusters', map: 'cluster', key: api.decodeClusterKey, value: api.decodeClusterValue },
+  { field: 'endpoints', map: 'endpoint', key: api.decodeEndpointKey, value: api.decodeEndpointValue },
+];
+
+export function dumpMaps(maps: Record<'active' | 'listener' | 'cluster' | 'endpoint', ConfigMap>): MapsDump {
+  const active = decodeActiveValue(maps.active.lookup(api.activeKey()));
+  const byGen = new Map<number, GenerationDump>();
+  for (const table of tables) {
+    const map = maps[table.map];
+    for (const key of map.keys()) {
+      const value = map.lookup(key);
+      if (!value) continue; // deleted between keys() and lookup()
+      const gen = api.generationOfKey(key);
+      let dump = byGen.get(gen);
+      if (!dump) {
+        dump = { gen, active: gen === active.gen, listeners: [], clusters: [], endpoints: [] };
+        byGen.set(gen, dump);
+      }
+      dump[table.field].push({ key: table.key(key), value: table.value(value) });
+    }
+  }
+  // Active generation first, then the others newest first.
+  const generations = [...byGen.values()].sort((a, b) => Number(b.active) - Number(a.active) || b.gen - a.gen);
+  return { active, generations };
+}
+
+/** km_stats: a per-CPU array of u64, one slot per StatNames entry, summed over CPUs. */
+export function dumpStats(stats: ConfigMap): Record<string, number> {
+  const result: Record<string, number> = {};
+  api.StatNames.forEach((name: string, index: number) => {
+    const value = stats.lookup(api.statKey(index));
+    result[name] = value ? Number(api.decodePercpuCounter(value)) : 0;
+  });
+  return result;
+}

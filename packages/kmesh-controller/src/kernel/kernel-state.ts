@@ -1,0 +1,69 @@
+/**
+ * KernelState: the generation store (generations.ts) bound to an instance's pinned maps.
+ */
+import { existsSync } from 'node:fs';
+import * as api from '@kmesh/api';
+import { BpfMap } from '@kmesh/runtime';
+import { GenerationStore, type GenerationMaps, type GenerationStoreOptions, type RecordCodec } from './generations.js';
+import { mapPin } from './pins.js';
+
+export const apiCodec: RecordCodec = {
+  checkCapacity: api.checkCapacity,
+  encodeModel: api.encodeModel,
+  encodeActive: api.encodeActive,
+  activeKey: api.activeKey,
+  generationOfKey: api.generationOfKey,
+};
+
+export interface KernelStateOptions extends GenerationStoreOptions {
+  pinPath: string;
+  cgroup: string;
+}
+
+export class KernelState extends GenerationStore {
+  private constructor(
+    private readonly bpfMaps: GenerationMaps & { stats: BpfMap },
+    readonly pinPath: string,
+    readonly cgroup: string,
+    options: GenerationStoreOptions,
+  ) {
+    super(bpfMaps, apiCodec, options);
+  }
+
+  /** Open the instance's maps by their pins (they must exist: after a load, or when adopting). */
+  static open(opts: KernelStateOptions): KernelState {
+    const names = api.MapNames;
+    const opened: BpfMap[] = [];
+    const open = (name: string): BpfMap => {
+      const path = mapPin(opts.pinPath, name);
+      if (!existsSync(path)) throw new Error(`map ${name} is not pinned at ${path}`);
+      const map = BpfMap.fromPin(path);
+      opened.push(map);
+      return map;
+    };
+    try {
+      const maps = {
+        active: open(names.active),
+        listener: open(names.listener),
+        cluster: open(names.cluster),
+        endpoint: open(names.endpoint),
+        stats: open(names.stats),
+      };
+      return new KernelState(maps, opts.pinPath, opts.cgroup, opts);
+    } catch (error) {
+      for (const map of opened) map.close();
+      throw error;
+    }
+  }
+
+  /** The opened maps, for the admin API's decoded dumps. */
+  get mapsForDump(): { active: BpfMap; listener: BpfMap; cluster: BpfMap; endpoint: BpfMap; stats: BpfMap } {
+    return this.bpfMaps as { active: BpfMap; listener: BpfMap; cluster: BpfMap; endpoint: BpfMap; stats: BpfMap };
+  }
+
+  /** Stop the sweep timer and close the map fds; the pins (and the traffic) stay. */
+  override close(): void {
+    super.close();
+    for (const map of Object.values(this.bpfMaps)) (map as BpfMap).close();
+  }
+}
