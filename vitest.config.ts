@@ -8,7 +8,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['packages/*/test/**/*.test.ts', 'tools/test/**/*.test.ts'],
+          include: ['packages/*/test/**/*.test.ts', 'tools/**/*.test.ts'],
           exclude: ['**/*.kernel.test.ts', '**/node_modules/**', '**/dist/**'],
         },
       },
