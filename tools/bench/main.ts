@@ -1,0 +1,137 @@
+// `npm run bench -- [options]`: Kmesh benchmarks on the real kernel, in lab namespaces.
+import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { parseArgs } from 'node:util';
+import { repoRoot } from '../lab/index.js';
+import { runL4 } from './l4.js';
+import { MODES, PATHS, mergeSection, renderMarkdown, renderP90Chart, type L4Results, type ModeId, type PathId } from './report.js';
+
+const USAGE = `usage: npm run bench -- [--scenario l4] [--rounds N] [--duration S] [--connections 1,4,16,64,256]
+                       [--modes keepalive,close] [--paths direct,kmesh,sidecar] [--quick] [--out DIR] [--help]
+
+Scenarios:
+  l4   wrk → nginx over veth: (a) direct, (b) Kmesh VIP rewritten by connect4, (c) two HAProxy
+       sidecars; keep-alive and new-connection-per-request; runs interleaved a,b,c per concurrency.
+
+Options:
+  --rounds N        repetitions of the whole sweep (default 3); tables show medians
+  --duration S      seconds per wrk run (default 5)
+  --connections L   comma-separated wrk connection counts (default 1,4,16,64,256)
+  --modes L         keepalive,close (default both)
+  --paths L         direct,kmesh,sidecar (default all; a subset is for debugging, ratios need direct)
+  --quick           smoke run: 1 round of 2 s at 1,16,256 connections; writes to a temp dir unless --out
+  --out DIR         where to write results (default: the repository's docs/: docs/benchmarks.md,
+                    docs/bench/l4-results.json, docs/bench/l4-p90-latency.svg)
+  --help            this text
+
+Needs root, wrk, nginx, haproxy, curl, bpftool, and built packages (npm run bench builds them).`;
+
+interface Cli { scenario: string; rounds: number; durationS: number; connections: number[]; modes: ModeId[]; paths: PathId[]; outDir: string; quick: boolean }
+
+function positiveInt(name: string, text: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer, got "${text}"`);
+  return n;
+}
+
+function parseCli(argv: string[]): Cli | null {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      scenario: { type: 'string', default: 'l4' },
+      rounds: { type: 'string' },
+      duration: { type: 'string' },
+      connections: { type: 'string' },
+      modes: { type: 'string' },
+      paths: { type: 'string' },
+      quick: { type: 'boolean', default: false },
+      out: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+  });
+  if (values.help) return null;
+  if (values.scenario !== 'l4') throw new Error(`unknown scenario "${values.scenario}" (known: l4)`);
+  const quick = values.quick!;
+  const connections = values.connections
+    ? values.connections.split(',').map((c) => positiveInt('connections', c.trim()))
+    : quick ? [1, 16, 256] : [1, 4, 16, 64, 256];
+  const known = MODES.map((m) => m.id) as string[];
+  const modes = (values.modes ? values.modes.split(',').map((m) => m.trim()) : known) as ModeId[];
+  for (const m of modes) if (!known.includes(m)) throw new Error(`unknown mode "${m}" (known: ${known.join(', ')})`);
+  const knownPaths = PATHS.map((p) => p.id) as string[];
+  const paths = (values.paths ? values.paths.split(',').map((p) => p.trim()) : knownPaths) as PathId[];
+  for (const p of paths) if (!knownPaths.includes(p)) throw new Error(`unknown path "${p}" (known: ${knownPaths.join(', ')})`);
+  if (!paths.includes('direct')) throw new Error('--paths must include direct: every ratio is to the direct path of the same round');
+  return {
+    scenario: values.scenario,
+    rounds: values.rounds ? positiveInt('rounds', values.rounds) : quick ? 1 : 3,
+    durationS: values.duration ? positiveInt('duration', values.duration) : quick ? 2 : 5,
+    connections,
+    modes,
+    paths,
+    quick,
+    outDir: values.out ?? (quick ? '/tmp/kmesh-bench-quick' : join(repoRoot, 'docs')),
+  };
+}
+
+function reproduceCommand(c: Cli): string {
+  const parts = ['sudo npm run bench -- --scenario l4', `--rounds ${c.rounds}`, `--duration ${c.durationS}`];
+  if (c.connections.join(',') !== '1,4,16,64,256') parts.push(`--connections ${c.connections.join(',')}`);
+  if (c.modes.length !== MODES.length) parts.push(`--modes ${c.modes.join(',')}`);
+  if (c.paths.length !== PATHS.length) parts.push(`--paths ${c.paths.join(',')}`);
+  return parts.join(' ');
+}
+
+function writeResults(outDir: string, r: L4Results): string[] {
+  const benchDir = join(outDir, 'bench');
+  mkdirSync(benchDir, { recursive: true });
+  const json = join(benchDir, 'l4-results.json');
+  const svg = join(benchDir, 'l4-p90-latency.svg');
+  const md = join(outDir, 'benchmarks.md');
+  writeFileSync(json, JSON.stringify(r, null, 2) + '\n');
+  writeFileSync(svg, renderP90Chart(r));
+  writeFileSync(md, mergeSection(existsSync(md) ? readFileSync(md, 'utf8') : null, renderMarkdown(r)));
+  return [md, json, svg];
+}
+
+function printSummary(r: L4Results): void {
+  console.log('\nKmesh ÷ direct and sidecars ÷ direct (median of per-round ratios):');
+  for (const p of r.summary.filter((s) => s.path !== 'direct')) {
+    const q = p.ratioToDirect!;
+    const verdict = p.meetsTargets ? (p.meetsTargets.reqPerSec && p.meetsTargets.p99 ? '  meets targets' : '  MISSES targets') : '';
+    console.log(`  ${p.mode.padEnd(9)} c=${String(p.connections).padStart(3)} ${p.path.padEnd(7)} req/s ×${q.reqPerSec.toFixed(2)}  p50 ×${q.p50.toFixed(2)}  p90 ×${q.p90.toFixed(2)}  p99 ×${q.p99.toFixed(2)}  cpu/req ×${q.cpuMsPer1k.toFixed(2)}${verdict}`);
+  }
+}
+
+async function main(): Promise<number> {
+  let cli: Cli | null;
+  try {
+    cli = parseCli(process.argv.slice(2));
+  } catch (err) {
+    console.error(`bench: ${(err as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (!cli) {
+    console.log(USAGE);
+    return 0;
+  }
+  const runs = cli.rounds * cli.modes.length * cli.connections.length * cli.paths.length;
+  console.log(`bench l4: ${runs} wrk runs of ${cli.durationS} s (≈ ${Math.ceil((runs * (cli.durationS + 0.5)) / 60)} min)`);
+  const results = await runL4({
+    rounds: cli.rounds, durationS: cli.durationS, connections: cli.connections, modes: cli.modes, paths: cli.paths,
+    command: reproduceCommand(cli), log: (line) => console.log(line),
+  });
+  const written = writeResults(cli.outDir, results);
+  printSummary(results);
+  console.log(`\nwrote ${written.map((f) => (f.startsWith(repoRoot) ? relative(repoRoot, f) : f)).join(', ')}`);
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: Error) => {
+    console.error(`bench: ${err.message}`);
+    process.exit(1);
+  },
+);
