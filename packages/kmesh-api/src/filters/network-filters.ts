@@ -7,6 +7,7 @@
 import { Diagnostics, field, item } from '../diagnostics.js';
 import { describe, isObject, type Obj } from '../config/fields.js';
 import { isEnvoyV2TypeUrl } from '../config/type-url.js';
+import { checkFields, read, type FieldTable } from '../config/field-table.js';
 import { readTcpProxy, type RouteDraft } from './tcp-proxy.js';
 
 type FilterHandling =
@@ -53,6 +54,12 @@ export const networkFilters: Readonly<Record<string, KnownFilter>> = {
   },
 };
 
+/** Every field of envoy.config.listener.v3.Filter; all are diagnosed below. */
+const filterFields: FieldTable = {
+  message: 'envoy.config.listener.v3.Filter',
+  fields: { name: read, typed_config: read, config_discovery: read, config: read },
+};
+
 const byName = new Map(Object.entries(networkFilters).map(([url, f]) => [f.name, url]));
 
 /**
@@ -71,6 +78,7 @@ export function readNetworkFilters(filters: unknown[], path: string, d: Diagnost
       failed = true;
       return;
     }
+    if (!checkFields(raw, at, d, filterFields)) failed = true;
     if (raw.config_discovery !== undefined) {
       d.error(field(at, 'config_discovery'), 'filter config discovery (ECDS) is not supported: give typed_config inline');
       failed = true;

@@ -7,6 +7,7 @@
  */
 import { Diagnostics, field, item } from '../diagnostics.js';
 import { describe, isObject, readArray, readString, readUint, type Obj } from '../config/fields.js';
+import { checkFields, ignore, accept, read, reject, type FieldTable } from '../config/field-table.js';
 import { Limits } from '../abi/layout.js';
 import type { WeightedRoute } from '../model.js';
 
@@ -21,19 +22,52 @@ export interface RouteDraft {
   refs: ClusterRef[];
 }
 
-/** TcpProxy fields that would change where or how bytes go; ignoring them would be wrong. */
-const rejectedFields: Record<string, string> = {
-  metadata_match: 'metadata_match is not supported yet (it selects an endpoint subset)',
-  tunneling_config: 'tunneling_config is not supported: kmesh does not tunnel TCP over HTTP',
-  on_demand: 'on_demand cluster discovery is not supported',
+const metadataMatch = reject('it selects a subset of the cluster\'s endpoints, and ignoring it would send connections to all of them');
+
+/** Every field of TcpProxy (see config/field-table.ts for the kinds). */
+const tcpProxyFields: FieldTable = {
+  message: 'envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy',
+  fields: {
+    stat_prefix: read,
+    cluster: read,
+    weighted_clusters: read,
+    metadata_match: metadataMatch,
+    tunneling_config: reject('kmesh does not tunnel TCP over HTTP: ignoring it would send raw TCP where an HTTP tunnel is expected'),
+    on_demand: reject('on-demand cluster discovery picks clusters kmesh cannot know in advance'),
+    // It only matters to RING_HASH and MAGLEV, which run as ROUND_ROBIN (with their own warning).
+    hash_policy: ignore('connections are not hashed to endpoints'),
+    idle_timeout: ignore('idle connections are not closed'),
+    downstream_idle_timeout: ignore('idle connections are not closed'),
+    upstream_idle_timeout: ignore('idle connections are not closed'),
+    max_downstream_connection_duration: ignore('connections are not closed after a maximum duration'),
+    max_connect_attempts: ignore('the application\'s own connect() is the only attempt'),
+    backoff_options: ignore('the application\'s own connect() is the only attempt'),
+    access_log: ignore('kmesh writes no access log'),
+    // Settings of features above that are already reported, or of Envoy's own buffering.
+    access_log_flush_interval: accept,
+    access_log_options: accept,
+    flush_access_log_on_connected: accept,
+    proxy_protocol_tlvs: accept,
+    max_early_data_bytes: accept,
+  },
+};
+
+const weightedClustersFields: FieldTable = {
+  message: 'envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy.WeightedCluster',
+  fields: { clusters: read },
+};
+
+const clusterWeightFields: FieldTable = {
+  message: 'envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy.WeightedCluster.ClusterWeight',
+  fields: { name: read, weight: read, metadata_match: metadataMatch },
 };
 
 export function readTcpProxy(config: Obj, path: string, d: Diagnostics): RouteDraft | undefined {
   const before = d.errors.length;
   readString(config, 'stat_prefix', path, d, true);
-  for (const [key, message] of Object.entries(rejectedFields)) {
-    if (config[key] !== undefined && config[key] !== null) d.error(field(path, key), message);
-  }
+  // '@type' is the Any's type URL, not a TcpProxy field.
+  const { ['@type']: _typeUrl, ...fields } = config;
+  checkFields(fields, path, d, tcpProxyFields);
   const hasCluster = config.cluster !== undefined && config.cluster !== null;
   const hasWeighted = config.weighted_clusters !== undefined && config.weighted_clusters !== null;
   if (hasCluster && hasWeighted) {
@@ -55,6 +89,7 @@ export function readTcpProxy(config: Obj, path: string, d: Diagnostics): RouteDr
     d.error(wcPath, `expected a mapping {clusters: [{name, weight}]}, got ${describe(config.weighted_clusters)}`);
     return undefined;
   }
+  checkFields(config.weighted_clusters, wcPath, d, weightedClustersFields);
   const list = readArray(config.weighted_clusters, 'clusters', wcPath, d, true);
   if (!list) return undefined;
   const listPath = field(wcPath, 'clusters');
@@ -74,12 +109,20 @@ export function readTcpProxy(config: Obj, path: string, d: Diagnostics): RouteDr
       d.error(at, `expected a mapping {name, weight}, got ${describe(raw)}`);
       return;
     }
+    checkFields(raw, at, d, clusterWeightFields);
     const name = readString(raw, 'name', at, d, true);
     const weight = readUint(raw, 'weight', at, d, { required: true });
-    if (raw.metadata_match !== undefined) d.error(field(at, 'metadata_match'), rejectedFields.metadata_match!);
     if (name === undefined || weight === undefined) return;
-    clusters.push({ name, weight });
     refs.push({ name, path: field(item(listPath, i, name), 'name') });
+    // The same cluster named twice gets the sum of its weights: the share of
+    // connections it would get in Envoy, where each entry is picked on its own.
+    const same = clusters.find((c) => c.name === name);
+    if (same) {
+      same.weight += weight;
+      d.warn(item(listPath, i, name), `cluster ${name} is listed more than once in weighted_clusters: its weights are added (${same.weight} in total)`);
+    } else {
+      clusters.push({ name, weight });
+    }
   });
   if (d.errors.length !== before) return undefined;
   const total = clusters.reduce((s, c) => s + c.weight, 0);

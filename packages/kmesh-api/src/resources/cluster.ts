@@ -10,6 +10,7 @@ import { describe, isObject, readArray, readDurationMs, readEnum, readObject, re
 import type { CircuitBreakerThreshold, ClusterDiscovery, ClusterModel, HealthCheckModel, LbPolicy, OutlierDetectionModel } from '../model.js';
 import { readLoadAssignment } from './load-assignment.js';
 import { checkTransportSocket } from './transport-socket.js';
+import { accept, checkFields, ignore, read, reject, type FieldTable } from '../config/field-table.js';
 
 const accepted = 'accepted: STATIC, EDS (with load_assignment), STRICT_DNS or LOGICAL_DNS with IP addresses';
 
@@ -46,7 +47,7 @@ const lbPolicies: Record<string, LbPolicyRule> = {
   RING_HASH: { policy: 'ROUND_ROBIN', warning: 'lb_policy RING_HASH is not enforced yet, using ROUND_ROBIN' },
   MAGLEV: { policy: 'ROUND_ROBIN', warning: 'lb_policy MAGLEV is not enforced yet, using ROUND_ROBIN' },
   CLUSTER_PROVIDED: { reject: 'lb_policy CLUSTER_PROVIDED is not supported (it belongs to ORIGINAL_DST clusters); accepted: ROUND_ROBIN, RANDOM' },
-  LOAD_BALANCING_POLICY_CONFIG: { reject: 'lb_policy LOAD_BALANCING_POLICY_CONFIG is not supported; accepted: ROUND_ROBIN, RANDOM' },
+  LOAD_BALANCING_POLICY_CONFIG: { reject: 'lb_policy LOAD_BALANCING_POLICY_CONFIG needs load_balancing_policy, which is not given; accepted: ROUND_ROBIN, RANDOM' },
 };
 const lbPolicyNumbers: Record<number, string> = {
   0: 'ROUND_ROBIN',
@@ -58,13 +59,130 @@ const lbPolicyNumbers: Record<number, string> = {
   7: 'LOAD_BALANCING_POLICY_CONFIG',
 };
 
-/** Cluster fields that change where traffic goes and that kmesh cannot honour yet. */
-const rejectedFields: Record<string, string> = {
-  lb_subset_config: 'lb_subset_config is not supported yet (endpoint subsets change which endpoints get traffic)',
-  hosts: 'hosts is an Envoy v2 field: Envoy v2 API is not supported; use v3 load_assignment',
+/** Every field of envoy.config.cluster.v3.Cluster (see config/field-table.ts for the kinds). */
+const clusterFields: FieldTable = {
+  message: 'envoy.config.cluster.v3.Cluster',
+  fields: {
+    name: read,
+    type: read,
+    cluster_type: read,
+    lb_policy: read,
+    load_balancing_policy: read,
+    load_assignment: read,
+    connect_timeout: read,
+    circuit_breakers: read,
+    outlier_detection: read,
+    health_checks: read,
+    common_lb_config: read,
+    transport_socket: read,
+    transport_socket_matches: read,
+    lb_subset_config: reject('endpoint subsets change which endpoints get traffic, and ignoring it would send connections to all of them'),
+    hosts: reject('it is an Envoy v2 field: Envoy v2 API is not supported; use v3 load_assignment'),
+    tls_context: reject('it is an Envoy v2 field: Envoy v2 API is not supported; use v3 transport_socket'),
+    // Names, stats, Envoy's own pools and buffers, and HTTP settings a tcp_proxy does not use.
+    alt_stat_name: accept,
+    metadata: accept,
+    per_connection_buffer_limit_bytes: accept,
+    max_requests_per_connection: accept,
+    upstream_http_protocol_options: accept,
+    common_http_protocol_options: accept,
+    http_protocol_options: accept,
+    http2_protocol_options: accept,
+    typed_extension_protocol_options: accept,
+    protocol_selection: accept,
+    track_timeout_budgets: accept,
+    track_cluster_stats: accept,
+    preconnect_policy: accept,
+    connection_pool_per_downstream_connection: accept,
+    wait_for_warm_on_init: accept,
+    cleanup_interval: accept,
+    ignore_health_on_host_removal: accept,
+    lrs_report_endpoint_metrics: accept,
+    // With EDS, load_assignment is used instead (the type's warning says so).
+    eds_cluster_config: accept,
+    // kmesh does no DNS: hostnames are rejected where they appear, IP literals need none.
+    dns_refresh_rate: accept,
+    dns_failure_refresh_rate: accept,
+    dns_jitter: accept,
+    respect_dns_ttl: accept,
+    dns_lookup_family: accept,
+    dns_resolvers: accept,
+    use_tcp_for_dns_lookups: accept,
+    dns_resolution_config: accept,
+    typed_dns_resolver_config: accept,
+    // Settings of a policy that lb_policy already reports (ROUND_ROBIN is used in its place).
+    ring_hash_lb_config: accept,
+    maglev_lb_config: accept,
+    least_request_lb_config: accept,
+    round_robin_lb_config: accept,
+    original_dst_lb_config: accept,
+    // The upstream connection is the application's own: kmesh only changes its destination.
+    upstream_bind_config: ignore('the application\'s connection keeps its own source address'),
+    upstream_connection_options: ignore('the application\'s connection keeps its own socket options'),
+    upstream_config: ignore('the application\'s connection is not pooled'),
+    filters: ignore('upstream network filters are not run: bytes go to the endpoint unchanged'),
+    close_connections_on_host_health_failure: ignore('connections are not closed when an endpoint turns unhealthy'),
+    lrs_server: ignore('no load is reported'),
+  },
 };
 
+/** Every field of envoy.config.cluster.v3.Cluster.CommonLbConfig. */
+const commonLbConfigFields: FieldTable = {
+  message: 'envoy.config.cluster.v3.Cluster.CommonLbConfig',
+  fields: {
+    locality_weighted_lb_config: read,
+    // Panic mode would spread connections over unhealthy endpoints too; kmesh never does.
+    healthy_panic_threshold: ignore('connections never go to unhealthy endpoints, whatever their share'),
+    zone_aware_lb_config: ignore('endpoints are not preferred by zone'),
+    override_host_status: ignore(),
+    close_connections_on_host_set_change: ignore('connections are not closed when the endpoint set changes'),
+    update_merge_window: accept,
+    ignore_new_hosts_until_first_hc: accept,
+    consistent_hashing_lb_config: accept,
+  },
+};
+
+const typedPolicyPrefix = 'type.googleapis.com/envoy.extensions.load_balancing_policies.';
+
+/** load_balancing_policy extensions by type URL; the same handling as their lb_policy names. */
+const typedLbPolicies: Record<string, LbPolicyRule> = {
+  [`${typedPolicyPrefix}round_robin.v3.RoundRobin`]: { policy: 'ROUND_ROBIN' },
+  [`${typedPolicyPrefix}random.v3.Random`]: { policy: 'RANDOM' },
+  [`${typedPolicyPrefix}least_request.v3.LeastRequest`]: lbPolicies.LEAST_REQUEST!,
+  [`${typedPolicyPrefix}ring_hash.v3.RingHash`]: lbPolicies.RING_HASH!,
+  [`${typedPolicyPrefix}maglev.v3.Maglev`]: lbPolicies.MAGLEV!,
+};
+
+/**
+ * load_balancing_policy: Envoy uses the first policy of the list it supports,
+ * so kmesh takes the first one it knows. Any other typed policy (weighted
+ * round robin from load reports, subsets, locality wrappers, custom ones)
+ * decides which endpoint gets a connection in a way kmesh cannot copy: error.
+ */
+function readTypedLbPolicy(lbp: Obj, path: string, d: Diagnostics): LbPolicy | undefined {
+  const policies = readArray(lbp, 'policies', path, d) ?? [];
+  const typeUrls = policies.map((p) => {
+    const ext = isObject(p) && isObject(p.typed_extension_config) ? p.typed_extension_config : undefined;
+    return ext && isObject(ext.typed_config) ? String(ext.typed_config['@type'] ?? '') : '';
+  });
+  const index = typeUrls.findIndex((url) => typedLbPolicies[url] !== undefined);
+  if (index < 0) {
+    const given = typeUrls.filter((u) => u !== '').join(', ') || 'no typed_extension_config';
+    d.error(
+      field(path, 'policies'),
+      `load_balancing_policy ${given} is not supported: ignoring it would change which endpoint gets each connection; accepted: envoy.load_balancing_policies.round_robin, random (least_request, ring_hash, maglev with a warning)`,
+    );
+    return undefined;
+  }
+  const rule = typedLbPolicies[typeUrls[index]!]!;
+  if (rule.warning) d.warn(item(field(path, 'policies'), index), rule.warning);
+  return rule.policy;
+}
+
 function readLbPolicy(raw: Obj, path: string, d: Diagnostics): LbPolicy | undefined {
+  // load_balancing_policy, when set, replaces lb_policy in Envoy.
+  const lbp = readObject(raw, 'load_balancing_policy', path, d);
+  if (lbp) return readTypedLbPolicy(lbp, field(path, 'load_balancing_policy'), d);
   const name = readEnum(raw, 'lb_policy', path, d, lbPolicyNumbers) ?? 'ROUND_ROBIN';
   const rule = lbPolicies[name];
   const at = field(path, 'lb_policy');
@@ -77,17 +195,6 @@ function readLbPolicy(raw: Obj, path: string, d: Diagnostics): LbPolicy | undefi
     return undefined;
   }
   if (rule.warning) d.warn(at, rule.warning);
-  // load_balancing_policy (typed extensions) overrides lb_policy in Envoy.
-  const lbp = readObject(raw, 'load_balancing_policy', path, d);
-  if (lbp) {
-    const first = Array.isArray(lbp.policies) && isObject(lbp.policies[0]) ? lbp.policies[0] : undefined;
-    const ext = first && isObject(first.typed_extension_config) ? first.typed_extension_config : undefined;
-    const typeUrl = ext && isObject(ext.typed_config) ? String(ext.typed_config['@type'] ?? '') : '';
-    if (typeUrl.endsWith('.RoundRobin')) return 'ROUND_ROBIN';
-    if (typeUrl.endsWith('.Random')) return 'RANDOM';
-    d.warn(field(path, 'load_balancing_policy'), `load_balancing_policy ${typeUrl || '(unknown)'} is not enforced yet, using ROUND_ROBIN`);
-    return 'ROUND_ROBIN';
-  }
   return rule.policy;
 }
 
@@ -205,9 +312,7 @@ export function readCluster(raw: unknown, path: string, d: Diagnostics): Cluster
   if (typeName !== undefined && !typeRule) d.error(typePath, `unknown cluster type "${typeName}"; ${accepted}`);
   else if (typeRule?.reject) d.error(typePath, typeRule.reject);
 
-  for (const [key, message] of Object.entries(rejectedFields)) {
-    if (message && raw[key] !== undefined && raw[key] !== null) d.error(field(path, key), message);
-  }
+  checkFields(raw, path, d, clusterFields);
   checkTransportSocket(raw, path, d, 'upstream');
 
   const lbPolicy = readLbPolicy(raw, path, d);
@@ -216,6 +321,7 @@ export function readCluster(raw: unknown, path: string, d: Diagnostics): Cluster
   const outlierDetection = readOutlierDetection(raw, path, d);
   const healthChecks = readHealthChecks(raw, path, d);
   const common = readObject(raw, 'common_lb_config', path, d);
+  if (common) checkFields(common, field(path, 'common_lb_config'), d, commonLbConfigFields);
   const localityWeighted = common !== undefined && common.locality_weighted_lb_config !== undefined;
 
   const discovery = typeRule?.discovery;

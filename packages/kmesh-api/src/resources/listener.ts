@@ -8,6 +8,7 @@
  */
 import { Diagnostics, field, item } from '../diagnostics.js';
 import { describe, isObject, readArray, readObject, readString, type Obj } from '../config/fields.js';
+import { accept, checkFields, ignore, read, reject, type FieldTable } from '../config/field-table.js';
 import type { ListenerModel } from '../model.js';
 import { readNetworkFilters } from '../filters/network-filters.js';
 import type { ClusterRef } from '../filters/tcp-proxy.js';
@@ -23,6 +24,68 @@ export interface ListenerDraft {
 
 const filterChainMatchMessage =
   'filter_chain_match is not supported yet: ignoring it would change where traffic goes; give the listener one filter chain without filter_chain_match';
+
+/** Every field of envoy.config.listener.v3.Listener (see config/field-table.ts for the kinds). */
+const listenerFields: FieldTable = {
+  message: 'envoy.config.listener.v3.Listener',
+  fields: {
+    name: read,
+    address: read,
+    additional_addresses: read,
+    filter_chains: read,
+    default_filter_chain: read,
+    listener_filters: read,
+    use_original_dst: read,
+    filter_chain_matcher: reject(
+      'it picks the filter chain of each connection, and ignoring it would send every connection down one chain; give the listener one filter chain',
+    ),
+    api_listener: reject('an API listener takes no connections from a socket: kmesh has nothing to rewrite'),
+    internal_listener: reject('an internal listener takes connections from inside Envoy, not from applications kmesh sees'),
+    // Envoy's own socket, threads and bookkeeping: kmesh never opens the listener socket.
+    stat_prefix: accept,
+    metadata: accept,
+    per_connection_buffer_limit_bytes: accept,
+    drain_type: accept,
+    listener_filters_timeout: accept,
+    continue_on_listener_filters_timeout: accept,
+    traffic_direction: accept,
+    bind_to_port: accept,
+    reuse_port: accept,
+    enable_reuse_port: accept,
+    tcp_backlog_size: accept,
+    max_connections_to_accept_per_socket_event: accept,
+    connection_balance_config: accept,
+    ignore_global_conn_limit: accept,
+    bypass_overload_manager: accept,
+    // Socket behaviour or observation: connections still go where the filter chain says.
+    transparent: ignore('kmesh opens no listener socket'),
+    freebind: ignore('kmesh opens no listener socket'),
+    socket_options: ignore('kmesh opens no listener socket'),
+    tcp_fast_open_queue_length: ignore('kmesh opens no listener socket'),
+    enable_mptcp: ignore('kmesh opens no listener socket'),
+    udp_listener_config: ignore('kmesh routes TCP connections only'),
+    access_log: ignore('kmesh writes no access log'),
+    deprecated_v1: ignore(),
+  },
+};
+
+/** Every field of envoy.config.listener.v3.FilterChain. */
+const filterChainFields: FieldTable = {
+  message: 'envoy.config.listener.v3.FilterChain',
+  fields: {
+    filter_chain_match: read,
+    filters: read,
+    transport_socket: read,
+    name: accept,
+    metadata: accept,
+    // Only used with a TLS transport_socket, which is rejected.
+    transport_socket_connect_timeout: accept,
+    on_demand_configuration: ignore('the filter chain is built up front'),
+    use_proxy_proto: reject(
+      'the client sends a PROXY protocol header that Envoy would strip; without it the header would reach the endpoint as data',
+    ),
+  },
+};
 
 /** Listener filters that only feed filter_chain_match or restore a destination kmesh already sees. */
 const listenerFilters: Record<string, { warn: string } | { reject: string }> = {
@@ -102,6 +165,7 @@ export function readListener(raw: unknown, path: string, d: Diagnostics): Listen
   if (Array.isArray(raw.additional_addresses) && raw.additional_addresses.length > 0) {
     d.error(field(path, 'additional_addresses'), 'additional_addresses are not supported yet: give each address its own listener');
   }
+  checkFields(raw, path, d, listenerFields);
   checkListenerFilters(raw, path, d);
   if (raw.use_original_dst === true) {
     d.warn(field(path, 'use_original_dst'), 'use_original_dst is ignored: kmesh sees the original destination at connect()');
@@ -111,6 +175,7 @@ export function readListener(raw: unknown, path: string, d: Diagnostics): Listen
   let route;
   if (picked) {
     const { chain, path: chainPath } = picked;
+    checkFields(chain, chainPath, d, filterChainFields);
     const match = chain.filter_chain_match;
     if (match !== undefined && match !== null && !(isObject(match) && Object.keys(match).length === 0)) {
       d.error(field(chainPath, 'filter_chain_match'), filterChainMatchMessage);

@@ -9,6 +9,58 @@ import { Diagnostics, field, item } from '../diagnostics.js';
 import { describe, isObject, readArray, readEnum, readObject, readUint, type Obj } from '../config/fields.js';
 import type { EndpointModel, HealthStatus } from '../model.js';
 import { readAddress, type AddressRules } from './address.js';
+import { accept, checkFields, ignore, read, reject, type FieldTable } from '../config/field-table.js';
+
+/** Every field of each message of a load assignment (see config/field-table.ts for the kinds). */
+const loadAssignmentFields: FieldTable = {
+  message: 'envoy.config.endpoint.v3.ClusterLoadAssignment',
+  fields: { endpoints: read, named_endpoints: read, policy: read, cluster_name: accept },
+};
+
+const policyFields: FieldTable = {
+  message: 'envoy.config.endpoint.v3.ClusterLoadAssignment.Policy',
+  fields: {
+    drop_overloads: read,
+    // Both tune when Envoy spills connections to the next priority; kmesh uses only the lowest usable one (warned).
+    overprovisioning_factor: ignore('connections go to the lowest priority with a usable endpoint'),
+    weighted_priority_health: ignore('connections go to the lowest priority with a usable endpoint'),
+    endpoint_stale_after: accept,
+  },
+};
+
+const localityLbEndpointsFields: FieldTable = {
+  message: 'envoy.config.endpoint.v3.LocalityLbEndpoints',
+  fields: {
+    locality: read,
+    lb_endpoints: read,
+    load_balancing_weight: read,
+    priority: read,
+    metadata: accept,
+    proximity: accept,
+    leds_cluster_locality_config: reject('these endpoints would come from an LEDS server, which kmesh does not contact: give lb_endpoints inline'),
+  },
+};
+
+const localityFields: FieldTable = {
+  message: 'envoy.config.core.v3.Locality',
+  fields: { region: read, zone: read, sub_zone: read },
+};
+
+const lbEndpointFields: FieldTable = {
+  message: 'envoy.config.endpoint.v3.LbEndpoint',
+  fields: { endpoint: read, endpoint_name: read, health_status: read, load_balancing_weight: read, metadata: accept },
+};
+
+const endpointFields: FieldTable = {
+  message: 'envoy.config.endpoint.v3.Endpoint',
+  fields: {
+    address: read,
+    additional_addresses: read,
+    hostname: accept,
+    // Where Envoy would send health checks; health checks are not run (warned on the cluster).
+    health_check_config: accept,
+  },
+};
 
 const healthNumbers: Record<number, HealthStatus> = {
   0: 'UNKNOWN',
@@ -37,6 +89,7 @@ function readLbEndpoint(raw: unknown, path: string, d: Diagnostics, ctx: LoadAss
     d.error(path, `expected an LbEndpoint mapping, got ${describe(raw)}`);
     return undefined;
   }
+  checkFields(raw, path, d, lbEndpointFields);
   if (raw.endpoint_name !== undefined) {
     d.error(field(path, 'endpoint_name'), 'named endpoints (endpoint_name) are not supported: give the endpoint inline');
     return undefined;
@@ -57,6 +110,7 @@ function readLbEndpoint(raw: unknown, path: string, d: Diagnostics, ctx: LoadAss
   else d.error(field(path, 'health_status'), `unknown health_status "${healthName}": accepted ${[...healthNames].join(', ')}`);
   if (!endpoint) return undefined;
   const endpointPath = field(path, 'endpoint');
+  checkFields(endpoint, endpointPath, d, endpointFields);
   const addressObj = readObject(endpoint, 'address', endpointPath, d, true);
   if (!addressObj) return undefined;
   if (Array.isArray(endpoint.additional_addresses) && endpoint.additional_addresses.length > 0) {
@@ -74,7 +128,9 @@ function readLbEndpoint(raw: unknown, path: string, d: Diagnostics, ctx: LoadAss
 export function readLoadAssignment(la: Obj, path: string, d: Diagnostics, ctx: LoadAssignmentContext): EndpointModel[] | undefined {
   const before = d.errors.length;
   const out: EndpointModel[] = [];
+  checkFields(la, path, d, loadAssignmentFields);
   const policy = readObject(la, 'policy', path, d);
+  if (policy) checkFields(policy, field(path, 'policy'), d, policyFields);
   if (policy && Array.isArray(policy.drop_overloads) && policy.drop_overloads.length > 0) {
     d.warn(field(field(path, 'policy'), 'drop_overloads'), 'drop_overloads: parsed, not enforced yet (no connection is dropped)');
   }
@@ -89,7 +145,10 @@ export function readLoadAssignment(la: Obj, path: string, d: Diagnostics, ctx: L
       d.error(groupPath, `expected a LocalityLbEndpoints mapping, got ${describe(rawGroup)}`);
       return;
     }
-    const locality = localityName(readObject(rawGroup, 'locality', groupPath, d));
+    checkFields(rawGroup, groupPath, d, localityLbEndpointsFields);
+    const localityObj = readObject(rawGroup, 'locality', groupPath, d);
+    if (localityObj) checkFields(localityObj, field(groupPath, 'locality'), d, localityFields);
+    const locality = localityName(localityObj);
     const priority = readUint(rawGroup, 'priority', groupPath, d) ?? 0;
     const localityWeight = readUint(rawGroup, 'load_balancing_weight', groupPath, d, { min: 1 });
     if (localityWeight !== undefined && ctx.localityWeighted) {
