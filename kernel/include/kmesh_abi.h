@@ -32,6 +32,7 @@
 #define KMESH_MAX_LISTENERS 65536          /* per map, across two live generations */
 #define KMESH_MAX_CLUSTERS 65536
 #define KMESH_MAX_ENDPOINTS 524288
+#define KMESH_MAX_CHAINS 65536             /* km_chain entries (one per prefix range), two generations */
 
 /* Address families as the kernel spells them (AF_INET, AF_INET6). */
 #define KMESH_AF_INET 2
@@ -55,7 +56,22 @@ enum kmesh_stat {
 	KMESH_STAT_CONNECT_NOT_TCP = 7,     /* not a stream socket: untouched */
 	KMESH_STAT_CONNECT_FAMILY_MISMATCH = 8, /* IPv6 endpoint for an IPv4 socket: refused */
 	KMESH_STAT_PEERNAME_UNTOUCHED = 9,  /* getpeername() of a socket that was not rewritten */
-	KMESH_STAT_MAX = 10,
+	KMESH_STAT_CONNECT_PASSTHROUGH = 10,/* route action passthrough (original destination): untouched */
+	KMESH_STAT_CONNECT_HTTP = 11,       /* route action http (no L7 path yet): untouched */
+	KMESH_STAT_CONNECT_BLACKHOLE = 12,  /* route action blackhole: refused */
+	KMESH_STAT_CONNECT_NO_CHAIN = 13,   /* port has a wildcard listener, no filter chain matches: untouched */
+	KMESH_STAT_CONNECT_UNKNOWN_ACTION = 14, /* route action this object does not know: untouched */
+	KMESH_STAT_MAX = 15,
+};
+
+/* What a route (an exact listener, or one filter chain of a wildcard
+ * listener) does with a connect(). */
+enum kmesh_route_action {
+	KMESH_ACTION_TCP_PROXY = 0,   /* weighted clusters -> endpoint: rewritten */
+	KMESH_ACTION_PASSTHROUGH = 1, /* PassthroughCluster / ORIGINAL_DST: left as dialled */
+	KMESH_ACTION_HTTP = 2,        /* http_connection_manager: left as dialled until the L7 path exists */
+	KMESH_ACTION_BLACKHOLE = 3,   /* BlackHoleCluster: ECONNREFUSED */
+	KMESH_ACTION_NO_CHAIN = 4,    /* km_chain sentinel {gen, port}/48: a wildcard port where no chain matched */
 };
 
 struct km_addr {
@@ -71,17 +87,43 @@ struct km_active {
 	__u32 version; /* config version counter, for diagnostics */
 };
 
-/* km_listener (HASH): (generation, VIP, port) -> route to clusters. */
+/* The value of km_listener and of km_chain: what to do with a connect().
+ * The cluster fields are meaningful for KMESH_ACTION_TCP_PROXY only (zero
+ * otherwise). */
+struct km_route {
+	__u32 action;                                       /* enum kmesh_route_action */
+	__u32 cluster_count;                                /* 1..KMESH_MAX_WEIGHTED_CLUSTERS */
+	__u32 total_weight;                                 /* = cum_weights[cluster_count - 1] */
+	__u32 cluster_ids[KMESH_MAX_WEIGHTED_CLUSTERS];
+	__u32 cum_weights[KMESH_MAX_WEIGHTED_CLUSTERS];     /* running sum of weights */
+};
+
+/* km_listener (HASH): (generation, VIP, port) -> struct km_route.
+ * Exact-address listeners only; they win over any wildcard listener. */
 struct km_listener_key {
 	__u32 gen;
 	struct km_addr addr;
 };
 
-struct km_listener_value {
-	__u32 cluster_count;                                /* 1..KMESH_MAX_WEIGHTED_CLUSTERS */
-	__u32 total_weight;                                 /* = cum_weights[cluster_count - 1] */
-	__u32 cluster_ids[KMESH_MAX_WEIGHTED_CLUSTERS];
-	__u32 cum_weights[KMESH_MAX_WEIGHTED_CLUSTERS];     /* running sum of weights */
+/* km_chain (LPM_TRIE): filter chains of wildcard listeners (0.0.0.0:port,
+ * [::]:port), (generation, port, family, destination prefix) -> struct km_route.
+ * Consulted only when km_listener has no exact match.
+ *
+ * prefixlen counts the bits after itself: 64 for gen + port + family + pad
+ * (always matched whole), plus the chain's prefix length (0..32 for IPv4,
+ * 0..128 for IPv6). A lookup uses 64 + 128 with the destination, so the
+ * longest matching prefix range of the right generation, port and family
+ * wins. One entry per prefix range; a chain without prefix ranges is one
+ * entry of prefix length 0. Each wildcard port also has a sentinel entry of
+ * prefixlen 48 (gen + port only; family 0, ip 0) with KMESH_ACTION_NO_CHAIN,
+ * which only matches when no chain does. Addresses are masked to the prefix. */
+struct km_chain_key {
+	__u32 prefixlen;
+	__u32 gen;
+	__u16 port;    /* network byte order */
+	__u8 family;   /* KMESH_AF_INET or KMESH_AF_INET6 (0 in the sentinel) */
+	__u8 pad;
+	__u32 ip[4];   /* network byte order; IPv4 in ip[0] */
 };
 
 /* km_cluster (HASH): (generation, cluster id) -> load-balancing state. */

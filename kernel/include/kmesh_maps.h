@@ -27,15 +27,27 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } km_active SEC(".maps");
 
-/* km_listener: (gen, VIP, port) -> weighted clusters. Sized for two live
+/* km_listener: (gen, VIP, port) -> route (weighted clusters or an action). Sized for two live
  * generations (old and new) during an update. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, KMESH_MAX_LISTENERS);
 	__type(key, struct km_listener_key);
-	__type(value, struct km_listener_value);
+	__type(value, struct km_route);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } km_listener SEC(".maps");
+
+/* km_chain: filter chains of wildcard listeners, by longest destination
+ * prefix. LPM tries are never preallocated (the kernel requires
+ * BPF_F_NO_PREALLOC); sized for two live generations like the others. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, KMESH_MAX_CHAINS);
+	__type(key, struct km_chain_key);
+	__type(value, struct km_route);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} km_chain SEC(".maps");
 
 /* km_cluster: (gen, cluster id) -> policy and round-robin cursor. The cursor
  * is advanced in place with an atomic add, so it lives in the value. */

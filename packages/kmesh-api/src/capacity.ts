@@ -4,9 +4,10 @@
  * update, so one generation may use half of it.
  */
 import { Limits } from './abi/layout.js';
+import { isExactListener, kernelChains, planChains } from './abi/chains.js';
 import type { Diagnostic } from './diagnostics.js';
 import { usableEndpoints } from './endpoints.js';
-import type { MeshModel } from './model.js';
+import type { MeshModel, WeightedRoute } from './model.js';
 
 const maxU32 = 0xffffffff;
 
@@ -23,6 +24,17 @@ function error(path: string, message: string): Diagnostic {
   return { severity: 'error', path, message };
 }
 
+/** The weighted clusters of a tcp_proxy route fit km_route. */
+function checkRoute(route: WeightedRoute, at: string, out: Diagnostic[]): void {
+  const used = route.clusters.filter((c) => c.weight > 0);
+  if (used.length > Limits.weightedClusters) {
+    out.push(error(at, `${used.length} weighted clusters is more than ${Limits.weightedClusters}`));
+  }
+  const total = used.reduce((s, c) => s + c.weight, 0);
+  if (total === 0) out.push(error(at, 'the route has no cluster with a weight above 0'));
+  if (total > maxU32) out.push(error(at, `the cluster weights add up to ${total}, more than ${maxU32}`));
+}
+
 /** Every reason the model cannot be encoded; empty when it fits. */
 export function checkCapacity(model: MeshModel): Diagnostic[] {
   const out: Diagnostic[] = [];
@@ -30,23 +42,35 @@ export function checkCapacity(model: MeshModel): Diagnostic[] {
     listeners: Limits.listeners / 2,
     clusters: Limits.clusters / 2,
     endpoints: Limits.endpoints / 2,
+    chains: Limits.chains / 2,
   };
-  if (model.listeners.length > perGen.listeners) {
-    out.push(error('listeners', `${model.listeners.length} listeners is more than ${perGen.listeners}, the per-generation half of km_listener (${Limits.listeners} entries hold two generations)`));
+  const exact = model.listeners.filter(isExactListener);
+  if (exact.length > perGen.listeners) {
+    out.push(error('listeners', `${exact.length} exact-address listeners is more than ${perGen.listeners}, the per-generation half of km_listener (${Limits.listeners} entries hold two generations)`));
   }
   if (model.clusters.length > perGen.clusters) {
     out.push(error('clusters', `${model.clusters.length} clusters is more than ${perGen.clusters}, the per-generation half of km_cluster (${Limits.clusters} entries hold two generations)`));
   }
   model.listeners.forEach((l, i) => {
-    const at = `listeners[${i}](name=${l.name}).route`;
-    const used = l.route.clusters.filter((c) => c.weight > 0);
-    if (used.length > Limits.weightedClusters) {
-      out.push(error(at, `${used.length} weighted clusters is more than ${Limits.weightedClusters}`));
-    }
-    const total = used.reduce((s, c) => s + c.weight, 0);
-    if (total === 0) out.push(error(at, 'the route has no cluster with a weight above 0'));
-    if (total > maxU32) out.push(error(at, `the cluster weights add up to ${total}, more than ${maxU32}`));
+    // http listeners carry no clusters at L4; wildcard listeners route by their chains.
+    if (isExactListener(l) && !l.http) checkRoute(l.route, `listeners[${i}](name=${l.name}).route`, out);
+    if (isExactListener(l) || l.virtual) return;
+    kernelChains(l).forEach((chain) => {
+      if (chain.action.kind === 'tcp_proxy') checkRoute(chain.action.route, `listeners[${i}](name=${l.name}).filter_chains(name=${chain.name})`, out);
+    });
   });
+  let plan: ReturnType<typeof planChains> | undefined;
+  try {
+    plan = planChains(model);
+  } catch (e) {
+    out.push(error('listeners', `a filter chain cannot be encoded: ${(e as Error).message}`));
+  }
+  if (plan) {
+    for (const c of plan.conflicts) out.push(error(c.path, c.message));
+    if (plan.entries.length > perGen.chains) {
+      out.push(error('listeners', `${plan.entries.length} filter chain entries (one per prefix range, one per wildcard port) is more than ${perGen.chains}, the per-generation half of km_chain (${Limits.chains} entries hold two generations)`));
+    }
+  }
   let endpointTotal = 0;
   model.clusters.forEach((c, i) => {
     const at = `clusters[${i}](name=${c.name}).endpoints`;

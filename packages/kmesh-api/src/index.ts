@@ -16,9 +16,19 @@ export type {
   CircuitBreakerThreshold,
   OutlierDetectionModel,
   HealthCheckModel,
+  CidrRange,
+  FilterChainModel,
+  ChainAction,
+  HttpListenerModel,
+  RouteConfigModel,
+  RouteModel,
+  HeaderMatcherModel,
 } from './model.js';
-export { translateBootstrap, type Translation } from './translate.js';
-export { loadConfigText } from './config/load.js';
+export { translateBootstrap, type Translation, type ResourceReport } from './translate.js';
+export { loadConfigText, loadConfigDump, type XdsReport } from './config/load.js';
+export { translateXdsResources, resourcePath, xdsTypeUrls, type XdsResources, type ResourceOutcome, type ResourceKind, type XdsTranslation } from './xds/translate.js';
+export { readResourceDocument, xdsDocumentKind, type ResourceDocument } from './xds/config-dump.js';
+export { fromProtoLoader } from './config/proto-json.js';
 export { usableEndpoints, acceptsConnections, type UsableEndpoints } from './endpoints.js';
 export { checkCapacity, CapacityError } from './capacity.js';
 export { parseIp, formatSocketAddress } from './resources/address.js';
@@ -30,6 +40,8 @@ export {
   assignClusterIds,
   encodeListenerKey,
   encodeListenerValue,
+  encodeRouteValue,
+  encodeChainKey,
   encodeClusterKey,
   encodeClusterValue,
   encodeEndpointKey,
@@ -43,6 +55,10 @@ export {
   decodeAddr,
   decodeListenerKey,
   decodeListenerValue,
+  decodeRoute,
+  decodeChainKey,
+  decodeChainValue,
+  generationOfChainKey,
   decodeClusterKey,
   decodeClusterValue,
   decodeEndpointKey,
@@ -54,10 +70,13 @@ export {
   type ActiveValue,
   type ListenerKey,
   type ListenerValue,
+  type RouteValue,
+  type ChainKey,
   type ClusterKey,
   type ClusterValue,
   type EndpointKey,
   type EndpointValue,
   type OrigDstValue,
 } from './abi/decode.js';
+export { planChains, kernelChains, isWildcardListener, isExactListener, type ChainEntry, type ChainPlan } from './abi/chains.js';
 export * from './abi/layout.js';

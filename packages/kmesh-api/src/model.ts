@@ -13,13 +13,67 @@ export interface SocketAddress {
 export interface MeshModel {
   listeners: ListenerModel[];
   clusters: ClusterModel[];
+  routes?: RouteConfigModel[];
 }
 
 export interface ListenerModel {
   name: string;
   /** The destination (VIP, port) whose connects are rewritten. */
   address: SocketAddress;
+  /** Exact-address tcp_proxy listeners; { clusters: [] } for wildcard/virtual/http-only listeners. */
   route: WeightedRoute;
+  /** Wildcard listeners (0.0.0.0 / :: address): a chain is chosen per connection by destination. */
+  filterChains?: FilterChainModel[];
+  /** Exact-address listener whose action is http_connection_manager (kept for L7; untouched at L4 today). */
+  http?: HttpListenerModel;
+  /** use_original_dst virtual listener (Istio 0.0.0.0:15001): never encoded; connect4 already routes by original destination. */
+  virtual?: boolean;
+}
+
+export interface CidrRange {
+  family: 4 | 6;
+  ip: string;
+  prefixLen: number;
+}
+
+export interface FilterChainModel {
+  name: string;
+  match: { prefixRanges: CidrRange[]; destinationPort?: number; transportProtocol?: string; applicationProtocols?: string[]; serverNames?: string[] };
+  action: ChainAction;
+  /** False when the match needs bytes (server_names, tls, ALPN): the kernel skips the chain. */
+  kernelMatchable: boolean;
+}
+
+export type ChainAction =
+  | { kind: 'tcp_proxy'; route: WeightedRoute }
+  /** Untouched at L4 until the L7 path exists. */
+  | { kind: 'http'; http: HttpListenerModel }
+  /** PassthroughCluster / ORIGINAL_DST cluster: connection left as dialled. */
+  | { kind: 'passthrough' }
+  /** BlackHoleCluster: connect refused. */
+  | { kind: 'blackhole' };
+
+export interface HttpListenerModel {
+  routeConfigName?: string;
+  routeConfig?: RouteConfigModel;
+}
+
+export interface RouteConfigModel {
+  name: string;
+  virtualHosts: { name: string; domains: string[]; routes: RouteModel[] }[];
+}
+
+export interface RouteModel {
+  name?: string;
+  match: { prefix?: string; path?: string; safeRegex?: string; caseSensitive: boolean; headers: HeaderMatcherModel[] };
+  action: { kind: 'cluster'; cluster: string } | { kind: 'weighted'; route: WeightedRoute } | { kind: 'direct_response'; status: number } | { kind: 'redirect' };
+}
+
+export interface HeaderMatcherModel {
+  name: string;
+  kind: 'exact' | 'prefix' | 'suffix' | 'contains' | 'present' | 'regex';
+  value?: string;
+  invert: boolean;
 }
 
 /** A single cluster is weight 1. Weights are integers >= 0 with a positive sum. */

@@ -1,21 +1,30 @@
 /**
  * Envoy bootstrap document → MeshModel: each resource validated by its own
  * module, then the checks that need them all (names, references, address
- * families, capacity).
+ * families, capacity). The per-resource xDS translator (xds/translate.ts)
+ * uses the same modules.
  */
 import { Diagnostics, field, item, type Diagnostic } from './diagnostics.js';
 import { readBootstrap } from './config/bootstrap.js';
 import { normalizeKeys } from './config/normalize.js';
-import { clusterNameOf, readCluster } from './resources/cluster.js';
+import { clusterNameOf, readClusterResource } from './resources/cluster.js';
 import { listenerNameOf, readListener, type ListenerDraft } from './resources/listener.js';
 import { formatSocketAddress } from './resources/address.js';
 import { usableEndpoints } from './endpoints.js';
 import { checkCapacity } from './capacity.js';
-import type { ClusterModel, MeshModel } from './model.js';
+import { resolveListener, type ClusterCatalog } from './resolve.js';
+import type { ClusterModel, ListenerModel, MeshModel } from './model.js';
+import type { ResourceOutcome } from './xds/translate.js';
+
+/** Per-resource outcomes, when the document was a config_dump or an xDS resource file. */
+export interface ResourceReport {
+  outcomes: ResourceOutcome[];
+  warming: { clusters: string[]; listeners: string[] };
+}
 
 export type Translation =
-  | { ok: true; model: MeshModel; warnings: Diagnostic[] }
-  | { ok: false; errors: Diagnostic[]; warnings: Diagnostic[] };
+  | { ok: true; model: MeshModel; warnings: Diagnostic[]; resources?: ResourceReport }
+  | { ok: false; errors: Diagnostic[]; warnings: Diagnostic[]; resources?: ResourceReport };
 
 const listenersPath = 'static_resources.listeners';
 const clustersPath = 'static_resources.clusters';
@@ -24,16 +33,9 @@ function result(d: Diagnostics, model: MeshModel): Translation {
   return d.hasErrors ? { ok: false, errors: d.errors, warnings: d.warnings } : { ok: true, model, warnings: d.warnings };
 }
 
-function namesList(names: Iterable<string>): string {
-  const all = [...names];
-  if (all.length === 0) return 'no cluster is defined';
-  const shown = all.slice(0, 10).join(', ');
-  return `defined clusters: ${shown}${all.length > 10 ? `, ... (${all.length} in all)` : ''}`;
-}
-
 /** Clusters by name; duplicates are errors. Invalid clusters still count as defined (their own errors say why). */
-function translateClusters(raws: unknown[], d: Diagnostics): { valid: Map<string, { model: ClusterModel; path: string }>; defined: Set<string> } {
-  const valid = new Map<string, { model: ClusterModel; path: string }>();
+function translateClusters(raws: unknown[], d: Diagnostics): { catalog: ClusterCatalog; paths: Map<string, string> } {
+  const catalog: ClusterCatalog = { models: new Map(), passthrough: new Set(), defined: new Set(), warming: new Set(), rejectedIsError: false };
   const firstPath = new Map<string, string>();
   raws.forEach((raw, i) => {
     const name = clusterNameOf(raw);
@@ -43,14 +45,31 @@ function translateClusters(raws: unknown[], d: Diagnostics): { valid: Map<string
       return;
     }
     if (name !== undefined) firstPath.set(name, path);
-    const model = readCluster(raw, path, d);
-    if (model) valid.set(model.name, { model, path });
+    const read = readClusterResource(raw, path, d, 'bootstrap');
+    if (read?.kind === 'original_dst') catalog.passthrough.add(read.name);
+    else if (read) catalog.models.set(read.model.name, read.model);
   });
-  return { valid, defined: new Set(firstPath.keys()) };
+  for (const name of firstPath.keys()) catalog.defined.add(name);
+  return { catalog, paths: firstPath };
 }
 
-function translateListeners(raws: unknown[], d: Diagnostics): ListenerDraft[] {
-  const drafts: ListenerDraft[] = [];
+/**
+ * Two listeners on one address: Envoy cannot bind both, so the second is an error.
+ * Returns false for the listener that repeats an address.
+ */
+export function claimAddress(draft: ListenerDraft, seen: Map<string, string>, d: Diagnostics): boolean {
+  const addressText = formatSocketAddress(draft.address);
+  const earlier = seen.get(addressText);
+  if (earlier !== undefined) {
+    d.error(draft.addressPath, `duplicate listener address ${addressText}: already used by ${earlier}`);
+    return false;
+  }
+  seen.set(addressText, draft.path);
+  return true;
+}
+
+function translateListeners(raws: unknown[], catalog: ClusterCatalog, d: Diagnostics): ListenerModel[] {
+  const out: ListenerModel[] = [];
   const firstByName = new Map<string, string>();
   const firstByAddress = new Map<string, string>();
   raws.forEach((raw, i) => {
@@ -62,57 +81,20 @@ function translateListeners(raws: unknown[], d: Diagnostics): ListenerDraft[] {
     }
     if (explicitName !== undefined) firstByName.set(explicitName, path);
     const draft = readListener(raw, path, d);
-    if (!draft) return;
-    const addressText = formatSocketAddress(draft.model.address);
-    if (firstByAddress.has(addressText)) {
-      d.error(draft.addressPath, `duplicate listener address ${addressText}: already used by ${firstByAddress.get(addressText)}`);
-      return;
-    }
-    firstByAddress.set(addressText, path);
-    drafts.push(draft);
+    if (!draft || draft.kind === 'skipped' || !claimAddress(draft, firstByAddress, d)) return;
+    const resolved = resolveListener(draft, catalog, undefined, d);
+    if (resolved.kind === 'ok') out.push(resolved.model);
   });
-  return drafts;
-}
-
-/** Cluster references, address families and reachability of each listener. */
-function checkRoutes(drafts: ListenerDraft[], clusters: Map<string, { model: ClusterModel }>, defined: Set<string>, d: Diagnostics): void {
-  for (const draft of drafts) {
-    const listener = draft.model;
-    for (const ref of draft.refs) {
-      if (!defined.has(ref.name)) {
-        d.error(ref.path, `cluster "${ref.name}" is not defined; ${namesList(defined)}`);
-        continue;
-      }
-      const cluster = clusters.get(ref.name)?.model;
-      // The kernel writes an IPv4 endpoint into an IPv6 socket as v4-mapped; the other way has no encoding.
-      const v6 = listener.address.family === 4 ? cluster?.endpoints.find((e) => e.address.family === 6) : undefined;
-      if (v6) {
-        d.error(
-          ref.path,
-          `IPv4 listener ${formatSocketAddress(listener.address)} cannot route to IPv6 endpoint ${formatSocketAddress(v6.address)} of cluster "${ref.name}": an IPv4 connect() cannot be rewritten to an IPv6 address`,
-        );
-      }
-    }
-    const used = listener.route.clusters.filter((c) => c.weight > 0);
-    const reachable = used.some((c) => {
-      const cluster = clusters.get(c.name)?.model;
-      return cluster !== undefined && usableEndpoints(cluster).endpoints.length > 0;
-    });
-    if (!reachable && used.every((c) => clusters.has(c.name))) {
-      d.warn(draft.path, `no cluster of listener "${listener.name}" has an endpoint able to take connections: connects to ${formatSocketAddress(listener.address)} will be refused`);
-    }
-  }
+  return out;
 }
 
 /** Clusters with endpoints at several priorities: only one level is encoded. */
-function warnPriorities(clusters: Map<string, { model: ClusterModel; path: string }>, d: Diagnostics): void {
-  for (const { model, path } of clusters.values()) {
-    const levels = new Set(model.endpoints.map((e) => e.priority));
-    if (levels.size < 2) continue;
-    const { priority } = usableEndpoints(model);
-    const chosen = priority === undefined ? 'none: no endpoint can take connections' : `only priority ${priority}, the lowest level with an endpoint able to take connections, is used`;
-    d.warn(field(path, 'load_assignment'), `priority failover is not dynamic yet: ${chosen}`);
-  }
+export function warnPriorities(model: ClusterModel, path: string, d: Diagnostics): void {
+  const levels = new Set(model.endpoints.map((e) => e.priority));
+  if (levels.size < 2) return;
+  const { priority } = usableEndpoints(model);
+  const chosen = priority === undefined ? 'none: no endpoint can take connections' : `only priority ${priority}, the lowest level with an endpoint able to take connections, is used`;
+  d.warn(path, `priority failover is not dynamic yet: ${chosen}`);
 }
 
 /** Translates a parsed Envoy v3 bootstrap (snake_case or camelCase fields). */
@@ -124,14 +106,10 @@ export function translateBootstrap(doc: unknown): Translation {
   const resources = readBootstrap(normalized, d);
   if (!resources) return result(d, empty);
 
-  const { valid, defined } = translateClusters(resources.clusters, d);
-  const drafts = translateListeners(resources.listeners, d);
-  checkRoutes(drafts, valid, defined, d);
-  warnPriorities(valid, d);
-  const model: MeshModel = {
-    listeners: drafts.map((l) => l.model),
-    clusters: [...valid.values()].map((c) => c.model),
-  };
+  const { catalog, paths } = translateClusters(resources.clusters, d);
+  const listeners = translateListeners(resources.listeners, catalog, d);
+  for (const model of catalog.models.values()) warnPriorities(model, field(paths.get(model.name)!, 'load_assignment'), d);
+  const model: MeshModel = { listeners, clusters: [...catalog.models.values()] };
   if (!d.hasErrors) for (const problem of checkCapacity(model)) d.errors.push(problem);
   return result(d, model);
 }

@@ -51,10 +51,14 @@ describe('socket_address validation', () => {
     expectError(translate(doc), `${E0}.address`, '"reviews.default.svc" is a hostname: kmesh resolves no names, give an IP address');
   });
 
-  it('rejects a wildcard listener address', () => {
+  it('accepts a wildcard listener address: its chains match by destination', () => {
     const doc = baseDoc();
     doc.static_resources.listeners[0].address.socket_address.address = '0.0.0.0';
-    expectError(translate(doc), `${L0}.address.socket_address.address`, 'wildcard listener addresses (0.0.0.0, ::) are not supported yet');
+    const l = ok(translate(doc)).listeners[0]!;
+    expect(l.route.clusters).toEqual([]);
+    expect(l.filterChains).toEqual([
+      { name: 'filter_chains[0]', match: { prefixRanges: [] }, action: { kind: 'tcp_proxy', route: { clusters: [{ name: 'backend', weight: 1 }] } }, kernelMatchable: true },
+    ]);
   });
 
   it('rejects a bracketed IPv6 address with a hint', () => {

@@ -43,8 +43,19 @@ describe('cluster type', () => {
     expectError(translate(doc), `${LA}.lb_endpoints[0].endpoint.address.socket_address.address`, '"backend.local" is a hostname and kmesh does no DNS: LOGICAL_DNS clusters are accepted only with IP addresses');
   });
 
-  it('rejects ORIGINAL_DST by name', () => {
-    expectError(translate(withCluster({ type: 'ORIGINAL_DST' })), `${C0}.type`, 'cluster type ORIGINAL_DST is not supported yet; accepted: STATIC, EDS');
+  it('ORIGINAL_DST is a passthrough: not in the model, a listener routing to it is left as dialled', () => {
+    const doc = withCluster({ type: 'ORIGINAL_DST', lb_policy: 'CLUSTER_PROVIDED' });
+    delete (doc.static_resources.clusters[0] as any).load_assignment;
+    const t = translate(doc);
+    expect(ok(t)).toEqual({ listeners: [], clusters: [] });
+    expectWarning(t, 'static_resources.listeners[0](name=web)', 'keep the destination they dialled (passthrough');
+  });
+
+  it('ORIGINAL_DST with endpoints or another lb_policy is an error', () => {
+    expectError(translate(withCluster({ type: 'ORIGINAL_DST' })), `${C0}.load_assignment`, 'an ORIGINAL_DST cluster takes no endpoints');
+    const doc = withCluster({ type: 'ORIGINAL_DST', lb_policy: 'RANDOM' });
+    delete (doc.static_resources.clusters[0] as any).load_assignment;
+    expectError(translate(doc), `${C0}.lb_policy`, 'needs lb_policy CLUSTER_PROVIDED');
   });
 
   it('rejects an unknown type', () => {

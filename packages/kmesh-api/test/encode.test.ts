@@ -49,7 +49,7 @@ describe('encodeModel', () => {
     const r = encodeModel(model(), 7);
     expect(r.listeners).toHaveLength(1);
     expect(decodeListenerKey(r.listeners[0]!.key)).toEqual({ gen: 7, address: { family: 4, ip: '10.96.0.1', port: 80 } });
-    expect(decodeListenerValue(r.listeners[0]!.value)).toEqual({ clusterCount: 2, totalWeight: 100, clusterIds: [2, 1], cumWeights: [90, 100], weights: [90, 10] });
+    expect(decodeListenerValue(r.listeners[0]!.value)).toEqual({ action: 'TCP_PROXY', clusterCount: 2, totalWeight: 100, clusterIds: [2, 1], cumWeights: [90, 100], weights: [90, 10] });
   });
 
   it('leaves weight-0 clusters out of the listener value', () => {

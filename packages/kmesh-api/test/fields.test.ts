@@ -105,7 +105,10 @@ describe('listener and filter chain', () => {
 
   it('rejects api_listener and internal_listener', () => {
     expectError(translate(withListener({ api_listener: { api_listener: {} } })), `${L0}.api_listener`, 'api_listener is not supported');
-    expectError(translate(withListener({ internal_listener: { x: 1 } })), `${L0}.internal_listener`, 'internal_listener is not supported');
+    // An internal listener is not on the connect() path: accepted, left out, with a warning.
+    const t = translate(withListener({ internal_listener: {} }));
+    expect(t.ok && t.model.listeners).toEqual([]);
+    expectWarning(t, `${L0}.internal_listener`, 'internal listener');
   });
 
   it('warns on socket options, which do not change where traffic goes', () => {

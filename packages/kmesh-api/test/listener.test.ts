@@ -44,10 +44,10 @@ describe('listener → model', () => {
 });
 
 describe('filter chains', () => {
-  it('rejects filter_chain_match', () => {
+  it('an exact listener takes the chain that matches its own address', () => {
     const doc = baseDoc();
     doc.static_resources.listeners[0].filter_chains[0].filter_chain_match = { destination_port: 80 };
-    expectError(translate(doc), `${L0}.filter_chains[0].filter_chain_match`, 'filter_chain_match is not supported yet');
+    expect(ok(translate(doc)).listeners[0]!.route.clusters[0]!.name).toBe('backend');
   });
 
   it('accepts an empty filter_chain_match', () => {
@@ -56,17 +56,17 @@ describe('filter chains', () => {
     ok(translate(doc));
   });
 
-  it('rejects several filter chains', () => {
+  it('rejects two chains with the same matching rules, as Envoy does', () => {
     const doc = baseDoc();
     const l = doc.static_resources.listeners[0];
     l.filter_chains.push(l.filter_chains[0]);
-    expectError(translate(doc), `${L0}.filter_chains`, 'filter_chain_match is not supported yet: the listener has 2 filter chains');
+    expectError(translate(doc), `${L0}.filter_chains[1].filter_chain_match`, 'has the same matching rules as "filter_chains[0]"');
   });
 
   it('rejects a listener without filter chains', () => {
     const doc = baseDoc();
     doc.static_resources.listeners[0].filter_chains = [];
-    expectError(translate(doc), `${L0}.filter_chains`, 'the listener needs one filter chain');
+    expectError(translate(doc), `${L0}.filter_chains`, 'the listener needs a filter chain');
   });
 
   it('rejects TLS termination on the chain', () => {
@@ -91,23 +91,21 @@ describe('filter chains', () => {
 });
 
 describe('network filters', () => {
-  it('rejects http_connection_manager, naming it', () => {
+  it('http_connection_manager needs rds or route_config', () => {
     const doc = withFilters([
-      { name: 'envoy.filters.network.http_connection_manager', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager' } },
+      { name: 'envoy.filters.network.http_connection_manager', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager', stat_prefix: 'h' } },
     ]);
-    expectError(
-      translate(doc),
-      `${L0}.filter_chains[0].filters[0](name=envoy.filters.network.http_connection_manager)`,
-      'envoy.filters.network.http_connection_manager: L7 HTTP routing is not supported yet',
-    );
+    expectError(translate(doc), `${L0}.filter_chains[0].filters[0](name=envoy.filters.network.http_connection_manager).typed_config`, 'http_connection_manager needs rds or route_config');
   });
 
-  it('rejects network RBAC: it changes which connections are accepted', () => {
+  it('network RBAC: accepted with a warning that authorization is not enforced', () => {
     const doc = withFilters([
       { name: 'envoy.filters.network.rbac', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC', stat_prefix: 'r' } },
       tcpProxy({ cluster: 'backend' }),
     ]);
-    expectError(translate(doc), `${L0}.filter_chains[0].filters[0](name=envoy.filters.network.rbac)`, 'ignoring it would accept connections it denies');
+    const t = translate(doc);
+    expect(ok(t).listeners[0]!.route.clusters[0]!.name).toBe('backend');
+    expectWarning(t, `${L0}.filter_chains[0].filters[0](name=envoy.filters.network.rbac)`, 'authorization is not enforced by Kmesh');
   });
 
   it('warns that local_ratelimit is not enforced and still routes', () => {

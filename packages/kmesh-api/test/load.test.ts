@@ -56,7 +56,7 @@ describe('bootstrap shape', () => {
   });
 
   it('explains a config_dump and an xDS resource file', () => {
-    expectError(translate({ configs: [] }), '(root)', 'not an Envoy bootstrap: expected static_resources (config_dump and xDS resource files are handled by a later version). This looks like an Envoy admin config_dump.');
+    expectError(translate({ configs: [] }), '(root)', 'not an Envoy bootstrap: expected static_resources (a config_dump or an xDS resource file is read by loadConfigText and loadConfigDump, not translateBootstrap). This looks like an Envoy admin config_dump.');
     expectError(translate({ resources: [] }), '(root)', 'This looks like an xDS resource file');
     expectError(translate([{ name: 'x' }]), '(root)', 'This is a list, not a mapping.');
     expectError(translate(null), '(root)', 'empty document');

@@ -18,3 +18,4 @@ export { diffModels, summarizeDiff, type ModelDiff } from './model/diff.js';
 export { formatModel, formatTranslation } from './model/summary.js';
 export { createLogger, type Logger, type LogFormat } from './log.js';
 export { parseAdminAddress, parseKmeshArgs, parseKmeshctlArgs, UsageError } from './cli/args.js';
+export * from './xds/index.js';

@@ -7,8 +7,12 @@
  *
  * The decision for one connect():
  *   km_active (generation, read once)
- *     -> km_listener {gen, VIP}          not found: untouched
- *     -> weighted cluster choice         (listener's cum_weights)
+ *     -> km_listener {gen, VIP}          exact listener; not found:
+ *     -> km_chain {gen, port, dst}/LPM   wildcard listener's filter chain,
+ *                                        longest destination prefix; not found: untouched
+ *     -> route action                    passthrough/http/no chain: untouched;
+ *                                        blackhole: ECONNREFUSED; tcp_proxy:
+ *     -> weighted cluster choice         (route's cum_weights)
  *     -> km_cluster {gen, cluster id}    not found: ECONNREFUSED
  *     -> endpoint target n               (round robin cursor or random)
  *     -> km_endpoint {gen, cluster, i}   bisection on cum_weight; none: ECONNREFUSED
@@ -16,7 +20,7 @@
  *
  * Every outcome increments exactly one km_stats counter (enum kmesh_stat).
  * Every loop has a constant bound; map lookups are O(1) and at most
- * 1 + 1 + KMESH_ENDPOINT_SEARCH_STEPS + 1 per connect().
+ * 1 + 2 + 1 + KMESH_ENDPOINT_SEARCH_STEPS + 1 per connect().
  */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
@@ -36,7 +40,7 @@ char LICENSE[] SEC("license") = "Apache-2.0";
 
 /* The listener for a destination in generation gen, or NULL. The key is
  * zeroed first: the hash compares every byte, padding included. */
-static __always_inline const struct km_listener_value *
+static __always_inline const struct km_route *
 km_listener_lookup(__u32 gen, const struct km_addr *dst)
 {
 	struct km_listener_key key = {};
@@ -46,12 +50,59 @@ km_listener_lookup(__u32 gen, const struct km_addr *dst)
 	return bpf_map_lookup_elem(&km_listener, &key);
 }
 
+/* Bits of a km_chain_key after prefixlen: gen + port + family + pad (64),
+ * then the whole address (128). A lookup always asks for all of them; an
+ * IPv4 destination has ip[1..3] zero, and IPv4 entries stop at 64 + 32. */
+#define KM_CHAIN_LOOKUP_PREFIXLEN (64 + 128)
+
+/* The filter chain of the wildcard listener on dst's port whose prefix range
+ * is the longest match of dst, or the port's NO_CHAIN sentinel, or NULL when
+ * the port has no wildcard listener. One LPM lookup whatever the number of
+ * chains. */
+static __always_inline const struct km_route *
+km_chain_lookup(__u32 gen, const struct km_addr *dst)
+{
+	struct km_chain_key key = {};
+
+	key.prefixlen = KM_CHAIN_LOOKUP_PREFIXLEN;
+	key.gen = gen;
+	key.port = dst->port;
+	key.family = dst->family;
+	key.ip[0] = dst->ip[0];
+	key.ip[1] = dst->ip[1];
+	key.ip[2] = dst->ip[2];
+	key.ip[3] = dst->ip[3];
+	return bpf_map_lookup_elem(&km_chain, &key);
+}
+
+/* The stat of a route action that leaves the connect() without an endpoint,
+ * or KMESH_STAT_CONNECT_REWRITTEN for tcp_proxy (go on choosing a cluster).
+ * An unknown code (a newer daemon than this object) leaves the connect
+ * untouched: never refuse on a guess. */
+static __always_inline enum kmesh_stat km_route_action_stat(__u32 action)
+{
+	switch (action) {
+	case KMESH_ACTION_TCP_PROXY:
+		return KMESH_STAT_CONNECT_REWRITTEN;
+	case KMESH_ACTION_PASSTHROUGH:
+		return KMESH_STAT_CONNECT_PASSTHROUGH;
+	case KMESH_ACTION_HTTP:
+		return KMESH_STAT_CONNECT_HTTP;
+	case KMESH_ACTION_BLACKHOLE:
+		return KMESH_STAT_CONNECT_BLACKHOLE;
+	case KMESH_ACTION_NO_CHAIN:
+		return KMESH_STAT_CONNECT_NO_CHAIN;
+	default:
+		return KMESH_STAT_CONNECT_UNKNOWN_ACTION;
+	}
+}
+
 /* Canary split: pick the cluster whose slice of [0, total_weight) holds a
  * random draw. cum_weights is a running sum, so the first i with
  * r < cum_weights[i] is the pick. Returns 0 and sets *cluster_id, or -1 when
  * the listener record is malformed (no clusters, zero weight). */
 static __always_inline int
-km_cluster_pick_weighted(const struct km_listener_value *route, __u32 *cluster_id)
+km_cluster_pick_weighted(const struct km_route *route, __u32 *cluster_id)
 {
 	__u32 count = route->cluster_count;
 	__u32 total = route->total_weight;
@@ -161,9 +212,9 @@ km_endpoint_search_weight(__u32 gen, __u32 cluster_id, __u32 count, __u32 n)
 static __always_inline const struct km_endpoint_value *
 km_route_connect(const struct km_addr *dst, enum kmesh_stat *stat)
 {
-	const struct km_listener_value *listener;
 	const struct km_endpoint_value *ep;
 	struct km_cluster_value *cluster;
+	const struct km_route *route;
 	__u32 gen, cluster_id, n;
 
 	gen = km_active_generation();
@@ -172,13 +223,19 @@ km_route_connect(const struct km_addr *dst, enum kmesh_stat *stat)
 		return NULL;
 	}
 
-	listener = km_listener_lookup(gen, dst);
-	if (!listener) {
+	/* An exact listener wins over the wildcard listener of its port. */
+	route = km_listener_lookup(gen, dst);
+	if (!route)
+		route = km_chain_lookup(gen, dst);
+	if (!route) {
 		*stat = KMESH_STAT_CONNECT_NOT_LISTENER;
 		return NULL;
 	}
+	*stat = km_route_action_stat(route->action);
+	if (*stat != KMESH_STAT_CONNECT_REWRITTEN)
+		return NULL;
 
-	if (km_cluster_pick_weighted(listener, &cluster_id) < 0) {
+	if (km_cluster_pick_weighted(route, &cluster_id) < 0) {
 		*stat = KMESH_STAT_CONNECT_NO_CLUSTER;
 		return NULL;
 	}
@@ -216,6 +273,7 @@ static __always_inline int km_stat_refuses(enum kmesh_stat stat)
 {
 	return stat == KMESH_STAT_CONNECT_NO_CLUSTER ||
 	       stat == KMESH_STAT_CONNECT_NO_ENDPOINT ||
+	       stat == KMESH_STAT_CONNECT_BLACKHOLE ||
 	       stat == KMESH_STAT_CONNECT_FAMILY_MISMATCH;
 }
 

@@ -14,9 +14,11 @@ import { beforeAll, describe, expect, it } from 'vitest';
 
 import {
   AddressFamily,
+  ChainPrefix,
   LbPolicyCode,
   Limits,
   MapNames,
+  RouteActionCode,
   StatNames,
   Structs,
   type StructSpec,
@@ -28,14 +30,15 @@ import { readHeader, type CHeader } from './header.js';
 const packageDir = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
 // BPF map type numbers from <linux/bpf.h> (enum bpf_map_type).
-const MapType = { HASH: 1, ARRAY: 2, PERCPU_ARRAY: 6, SK_STORAGE: 24 } as const;
+const MapType = { HASH: 1, ARRAY: 2, PERCPU_ARRAY: 6, LPM_TRIE: 11, SK_STORAGE: 24 } as const;
 const LIBBPF_PIN_BY_NAME = 1;
 const BPF_F_NO_PREALLOC = 1;
 
 /** The maps table of docs/architecture.md. */
 const expectedMaps: Record<keyof typeof MapNames, { type: number; key: string; value: string; maxEntries?: number; flags?: number }> = {
   active: { type: MapType.ARRAY, key: '__u32', value: 'km_active', maxEntries: 1 },
-  listener: { type: MapType.HASH, key: 'km_listener_key', value: 'km_listener_value', maxEntries: Limits.listeners },
+  listener: { type: MapType.HASH, key: 'km_listener_key', value: 'km_route', maxEntries: Limits.listeners },
+  chain: { type: MapType.LPM_TRIE, key: 'km_chain_key', value: 'km_route', maxEntries: Limits.chains, flags: BPF_F_NO_PREALLOC },
   cluster: { type: MapType.HASH, key: 'km_cluster_key', value: 'km_cluster_value', maxEntries: Limits.clusters },
   endpoint: { type: MapType.HASH, key: 'km_endpoint_key', value: 'km_endpoint_value', maxEntries: Limits.endpoints },
   origDst: { type: MapType.SK_STORAGE, key: 'int', value: 'km_orig_dst', flags: BPF_F_NO_PREALLOC },
@@ -118,6 +121,7 @@ describe('constants: layout.ts vs kmesh_abi.h', () => {
       listeners: header.defines.get('KMESH_MAX_LISTENERS'),
       clusters: header.defines.get('KMESH_MAX_CLUSTERS'),
       endpoints: header.defines.get('KMESH_MAX_ENDPOINTS'),
+      chains: header.defines.get('KMESH_MAX_CHAINS'),
     }).toEqual(Limits);
   });
 
@@ -137,6 +141,22 @@ describe('constants: layout.ts vs kmesh_abi.h', () => {
     expect(stats.map((e) => e.value)).toEqual(stats.map((_, i) => i));
     expect(stats.map((e) => e.name.replace(/^KMESH_STAT_/, '').toLowerCase())).toEqual([...StatNames]);
     expect(entries!.find((e) => e.name === 'KMESH_STAT_MAX')?.value).toBe(StatNames.length);
+  });
+
+  it('RouteActionCode matches enum kmesh_route_action', () => {
+    const entries = header.enums.get('kmesh_route_action');
+    expect(entries, 'enum kmesh_route_action not found in kmesh_abi.h').toBeDefined();
+    expect(Object.fromEntries(entries!.map((e) => [e.name.replace(/^KMESH_ACTION_/, ''), e.value]))).toEqual(RouteActionCode);
+  });
+
+  it('km_chain_key.prefixlen header bits are the fields between prefixlen and ip', () => {
+    // The LPM trie matches bits after prefixlen in order: gen, port, family, pad, then ip.
+    const key = Structs.km_chain_key;
+    const ip = key.fields.find((f) => f.name === 'ip')!;
+    const gen = key.fields.find((f) => f.name === 'gen')!;
+    expect((ip.offset - gen.offset) * 8).toBe(ChainPrefix.header);
+    const family = key.fields.find((f) => f.name === 'family')!;
+    expect((family.offset - gen.offset) * 8).toBe(ChainPrefix.portSentinel);
   });
 
   it('LbPolicyCode matches enum kmesh_lb_policy', () => {

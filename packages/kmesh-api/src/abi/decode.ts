@@ -2,8 +2,9 @@
  * Kernel records → readable values, the inverse of encode.ts (for
  * `kmeshctl dump maps` and for tests). Every decoder checks the buffer size.
  */
-import { LbPolicyCode, StatNames, type StatName } from './layout.js';
+import { AddressFamily, LbPolicyCode, RouteActionCode, StatNames, type RouteAction, type StatName } from './layout.js';
 import { expectSize, offsetOf, readAddr } from './fields.js';
+import { formatIpv4, formatIpv6 } from '../resources/address.js';
 import type { LbPolicy, SocketAddress } from '../model.js';
 
 export interface ActiveValue {
@@ -14,7 +15,10 @@ export interface ListenerKey {
   gen: number;
   address: SocketAddress;
 }
+/** A km_route (the value of km_listener and km_chain). */
 export interface ListenerValue {
+  /** The action's name, or its number when this version does not know it. */
+  action: RouteAction | number;
   clusterCount: number;
   totalWeight: number;
   /** The first clusterCount entries of cluster_ids. */
@@ -23,6 +27,18 @@ export interface ListenerValue {
   cumWeights: number[];
   /** Each cluster's own weight, from the running sums. */
   weights: number[];
+}
+export type RouteValue = ListenerValue;
+export interface ChainKey {
+  gen: number;
+  port: number;
+  /** The sentinel of a wildcard port (matches when no chain does) has no family and no prefix. */
+  sentinel: boolean;
+  /** The destination prefix, e.g. "10.96.1.0/24"; absent in the sentinel. */
+  prefix?: string;
+  family?: 4 | 6;
+  /** km_chain_key.prefixlen as stored (64 + address prefix, or 48). */
+  prefixBits: number;
 }
 export interface ClusterKey {
   gen: number;
@@ -70,13 +86,16 @@ export function decodeListenerKey(buf: Buffer): ListenerKey {
   return { gen: buf.readUInt32LE(offsetOf('km_listener_key', 'gen')), address: readAddr(buf, offsetOf('km_listener_key', 'addr')) };
 }
 
-export function decodeListenerValue(buf: Buffer): ListenerValue {
-  expectSize(buf, 'km_listener_value');
-  const clusterCount = buf.readUInt32LE(offsetOf('km_listener_value', 'cluster_count'));
-  const totalWeight = buf.readUInt32LE(offsetOf('km_listener_value', 'total_weight'));
+const routeActionByCode = new Map<number, RouteAction>(Object.entries(RouteActionCode).map(([name, code]) => [code, name as RouteAction]));
+
+export function decodeRoute(buf: Buffer): RouteValue {
+  expectSize(buf, 'km_route');
+  const code = buf.readUInt32LE(offsetOf('km_route', 'action'));
+  const clusterCount = buf.readUInt32LE(offsetOf('km_route', 'cluster_count'));
+  const totalWeight = buf.readUInt32LE(offsetOf('km_route', 'total_weight'));
   const n = Math.min(clusterCount, 16);
-  const ids = offsetOf('km_listener_value', 'cluster_ids');
-  const cums = offsetOf('km_listener_value', 'cum_weights');
+  const ids = offsetOf('km_route', 'cluster_ids');
+  const cums = offsetOf('km_route', 'cum_weights');
   const clusterIds: number[] = [];
   const cumWeights: number[] = [];
   for (let i = 0; i < n; i++) {
@@ -84,7 +103,32 @@ export function decodeListenerValue(buf: Buffer): ListenerValue {
     cumWeights.push(buf.readUInt32LE(cums + i * 4));
   }
   const weights = cumWeights.map((c, i) => c - (i === 0 ? 0 : cumWeights[i - 1]!));
-  return { clusterCount, totalWeight, clusterIds, cumWeights, weights };
+  return { action: routeActionByCode.get(code) ?? code, clusterCount, totalWeight, clusterIds, cumWeights, weights };
+}
+
+/** km_listener's value is a km_route. */
+export const decodeListenerValue = decodeRoute;
+/** km_chain's value is a km_route. */
+export const decodeChainValue = decodeRoute;
+
+/** km_chain keys start with the LPM prefix length; the generation follows it. */
+export function generationOfChainKey(key: Buffer): number {
+  expectSize(key, 'km_chain_key');
+  return key.readUInt32LE(offsetOf('km_chain_key', 'gen'));
+}
+
+export function decodeChainKey(buf: Buffer): ChainKey {
+  expectSize(buf, 'km_chain_key');
+  const prefixBits = buf.readUInt32LE(offsetOf('km_chain_key', 'prefixlen'));
+  const gen = buf.readUInt32LE(offsetOf('km_chain_key', 'gen'));
+  const port = buf.readUInt16BE(offsetOf('km_chain_key', 'port'));
+  const code = buf.readUInt8(offsetOf('km_chain_key', 'family'));
+  const ipAt = offsetOf('km_chain_key', 'ip');
+  if (prefixBits < 64) return { gen, port, sentinel: true, prefixBits };
+  const length = prefixBits - 64;
+  if (code === AddressFamily.inet) return { gen, port, sentinel: false, family: 4, prefix: `${formatIpv4(buf.subarray(ipAt, ipAt + 4))}/${length}`, prefixBits };
+  if (code === AddressFamily.inet6) return { gen, port, sentinel: false, family: 6, prefix: `${formatIpv6(buf.subarray(ipAt, ipAt + 16))}/${length}`, prefixBits };
+  throw new RangeError(`km_chain_key has unknown family ${code} (expected ${AddressFamily.inet} or ${AddressFamily.inet6})`);
 }
 
 export function decodeClusterKey(buf: Buffer): ClusterKey {

@@ -1,13 +1,14 @@
 /**
- * MeshModel → kernel records (keys and values of km_listener, km_cluster,
- * km_endpoint) for one generation. Counters, ids and weights are in host
+ * MeshModel → kernel records (keys and values of km_listener, km_chain,
+ * km_cluster, km_endpoint) for one generation. Counters, ids and weights are in host
  * (little-endian) order; addresses and ports in network order.
  */
-import { LbPolicyCode, Limits } from './layout.js';
+import { LbPolicyCode, Limits, RouteActionCode, type RouteAction } from './layout.js';
 import { offsetOf, structSize, writeAddr } from './fields.js';
+import { isExactListener, planChains, type ChainEntry } from './chains.js';
 import { CapacityError, checkCapacity } from '../capacity.js';
 import { usableEndpoints } from '../endpoints.js';
-import type { ClusterModel, ListenerModel, MeshModel } from '../model.js';
+import type { ChainAction, ClusterModel, ListenerModel, MeshModel, WeightedRoute } from '../model.js';
 
 export interface KernelRecord {
   key: Buffer;
@@ -15,7 +16,10 @@ export interface KernelRecord {
 }
 
 export interface KernelRecords {
+  /** km_listener: exact-address listeners. */
   listeners: KernelRecord[];
+  /** km_chain: filter chains of wildcard listeners, one per prefix range, plus one sentinel per wildcard port. */
+  chains: KernelRecord[];
   clusters: KernelRecord[];
   endpoints: KernelRecord[];
   /** Cluster name → id, 1..N in sorted-name order (stable across pushes of the same names). */
@@ -46,25 +50,58 @@ export function encodeListenerKey(gen: number, listener: Pick<ListenerModel, 'ad
   return key;
 }
 
-export function encodeListenerValue(listener: ListenerModel, clusterIds: ReadonlyMap<string, number>): Buffer {
-  const value = Buffer.alloc(structSize('km_listener_value'));
+/** The cluster part of a tcp_proxy route, checked: 1..16 clusters with a weight above 0, known ids. */
+function writeWeightedClusters(value: Buffer, route: WeightedRoute, clusterIds: ReadonlyMap<string, number>, where: string): void {
   // A weight-0 cluster can never be picked: leaving it out keeps the search short.
-  const used = listener.route.clusters.filter((c) => c.weight > 0);
+  const used = route.clusters.filter((c) => c.weight > 0);
   if (used.length === 0 || used.length > Limits.weightedClusters) {
-    throw new RangeError(`listener ${listener.name}: ${used.length} clusters with a weight above 0, accepted 1 to ${Limits.weightedClusters}`);
+    throw new RangeError(`${where}: ${used.length} clusters with a weight above 0, accepted 1 to ${Limits.weightedClusters}`);
   }
   const ids = used.map((c) => {
     const id = clusterIds.get(c.name);
-    if (id === undefined) throw new RangeError(`listener ${listener.name} routes to unknown cluster ${c.name}`);
+    if (id === undefined) throw new RangeError(`${where} routes to unknown cluster ${c.name}`);
     return id;
   });
   let sum = 0;
   const cum = used.map((c) => (sum += c.weight));
-  value.writeUInt32LE(used.length, offsetOf('km_listener_value', 'cluster_count'));
-  value.writeUInt32LE(sum, offsetOf('km_listener_value', 'total_weight'));
-  writeU32Array(value, offsetOf('km_listener_value', 'cluster_ids'), ids);
-  writeU32Array(value, offsetOf('km_listener_value', 'cum_weights'), cum);
+  value.writeUInt32LE(used.length, offsetOf('km_route', 'cluster_count'));
+  value.writeUInt32LE(sum, offsetOf('km_route', 'total_weight'));
+  writeU32Array(value, offsetOf('km_route', 'cluster_ids'), ids);
+  writeU32Array(value, offsetOf('km_route', 'cum_weights'), cum);
+}
+
+/** What a route does, as the kernel's action code. */
+const actionOfKind: Record<ChainAction['kind'] | 'no_chain', RouteAction> = {
+  tcp_proxy: 'TCP_PROXY',
+  passthrough: 'PASSTHROUGH',
+  http: 'HTTP',
+  blackhole: 'BLACKHOLE',
+  no_chain: 'NO_CHAIN',
+};
+
+/** A km_route: the action, and for tcp_proxy the weighted clusters (zero otherwise). */
+export function encodeRouteValue(action: ChainAction | { kind: 'no_chain' }, clusterIds: ReadonlyMap<string, number>, where: string): Buffer {
+  const value = Buffer.alloc(structSize('km_route'));
+  value.writeUInt32LE(RouteActionCode[actionOfKind[action.kind]], offsetOf('km_route', 'action'));
+  if (action.kind === 'tcp_proxy') writeWeightedClusters(value, action.route, clusterIds, where);
   return value;
+}
+
+/** The km_listener value of an exact listener: http listeners are left alone at L4 (action HTTP). */
+export function encodeListenerValue(listener: ListenerModel, clusterIds: ReadonlyMap<string, number>): Buffer {
+  const action: ChainAction = listener.http ? { kind: 'http', http: listener.http } : { kind: 'tcp_proxy', route: listener.route };
+  return encodeRouteValue(action, clusterIds, `listener ${listener.name}`);
+}
+
+/** A km_chain key: LPM prefix length, generation, port, family and masked address. */
+export function encodeChainKey(gen: number, entry: Pick<ChainEntry, 'prefixBits' | 'port' | 'familyCode' | 'ip'>): Buffer {
+  const key = Buffer.alloc(structSize('km_chain_key'));
+  key.writeUInt32LE(entry.prefixBits, offsetOf('km_chain_key', 'prefixlen'));
+  key.writeUInt32LE(gen, offsetOf('km_chain_key', 'gen'));
+  key.writeUInt16BE(entry.port, offsetOf('km_chain_key', 'port'));
+  key.writeUInt8(entry.familyCode, offsetOf('km_chain_key', 'family'));
+  entry.ip.copy(key, offsetOf('km_chain_key', 'ip'));
+  return key;
 }
 
 export function encodeClusterKey(gen: number, clusterId: number): Buffer {
@@ -122,7 +159,10 @@ export function encodeModel(model: MeshModel, gen: number): KernelRecords {
   if (problems.length > 0) throw new CapacityError(problems);
   const clusterIds = assignClusterIds(model.clusters);
   if (clusterIds.size !== model.clusters.length) throw new RangeError('cluster names must be unique: two clusters would share one id');
-  const listeners = model.listeners.map((l) => ({ key: encodeListenerKey(gen, l), value: encodeListenerValue(l, clusterIds) }));
+  const listeners = model.listeners.filter(isExactListener).map((l) => ({ key: encodeListenerKey(gen, l), value: encodeListenerValue(l, clusterIds) }));
+  const plan = planChains(model);
+  if (plan.conflicts.length > 0) throw new RangeError(plan.conflicts.map((c) => `${c.path}: ${c.message}`).join('; '));
+  const chains = plan.entries.map((e) => ({ key: encodeChainKey(gen, e), value: encodeRouteValue(e.action, clusterIds, e.origin) }));
   const clusters: KernelRecord[] = [];
   const endpoints: KernelRecord[] = [];
   for (const cluster of model.clusters) {
@@ -135,5 +175,5 @@ export function encodeModel(model: MeshModel, gen: number): KernelRecords {
     });
     clusters.push({ key: encodeClusterKey(gen, id), value: encodeClusterValue(cluster.lbPolicy, usable.length, cum) });
   }
-  return { listeners, clusters, endpoints, clusterIds };
+  return { listeners, chains, clusters, endpoints, clusterIds };
 }

@@ -33,12 +33,24 @@ export const Limits = {
   listeners: 65536,
   clusters: 65536,
   endpoints: 524288,
+  chains: 65536,
 } as const;
 
 export const AddressFamily = { inet: 2, inet6: 10 } as const;
 
 /** enum kmesh_lb_policy */
 export const LbPolicyCode = { ROUND_ROBIN: 0, RANDOM: 1 } as const;
+
+/** enum kmesh_route_action (KMESH_ACTION_*): what a km_route does with a connect(). */
+export const RouteActionCode = { TCP_PROXY: 0, PASSTHROUGH: 1, HTTP: 2, BLACKHOLE: 3, NO_CHAIN: 4 } as const;
+export type RouteAction = keyof typeof RouteActionCode;
+
+/**
+ * km_chain_key.prefixlen counts the bits after it: gen + port + family + pad are
+ * always matched whole (64 bits), then the destination prefix. The sentinel of a
+ * wildcard port matches gen + port only (48 bits).
+ */
+export const ChainPrefix = { header: 64, portSentinel: 48 } as const;
 
 /** enum kmesh_stat, in index order. */
 export const StatNames = [
@@ -52,6 +64,11 @@ export const StatNames = [
   'connect_not_tcp',
   'connect_family_mismatch',
   'peername_untouched',
+  'connect_passthrough',
+  'connect_http',
+  'connect_blackhole',
+  'connect_no_chain',
+  'connect_unknown_action',
 ] as const;
 export type StatName = (typeof StatNames)[number];
 
@@ -84,14 +101,27 @@ export const Structs = {
       { name: 'addr', offset: 4, size: 20, kind: 'struct', struct: 'km_addr' },
     ],
   },
-  km_listener_value: {
-    cName: 'km_listener_value',
-    size: 136,
+  km_route: {
+    cName: 'km_route',
+    size: 140,
     fields: [
-      { name: 'cluster_count', offset: 0, size: 4, kind: 'u32' },
-      { name: 'total_weight', offset: 4, size: 4, kind: 'u32' },
-      { name: 'cluster_ids', offset: 8, size: 64, kind: 'u32[]', count: 16 },
-      { name: 'cum_weights', offset: 72, size: 64, kind: 'u32[]', count: 16 },
+      { name: 'action', offset: 0, size: 4, kind: 'u32' },
+      { name: 'cluster_count', offset: 4, size: 4, kind: 'u32' },
+      { name: 'total_weight', offset: 8, size: 4, kind: 'u32' },
+      { name: 'cluster_ids', offset: 12, size: 64, kind: 'u32[]', count: 16 },
+      { name: 'cum_weights', offset: 76, size: 64, kind: 'u32[]', count: 16 },
+    ],
+  },
+  km_chain_key: {
+    cName: 'km_chain_key',
+    size: 28,
+    fields: [
+      { name: 'prefixlen', offset: 0, size: 4, kind: 'u32' },
+      { name: 'gen', offset: 4, size: 4, kind: 'u32' },
+      { name: 'port', offset: 8, size: 2, kind: 'u16' },
+      { name: 'family', offset: 10, size: 1, kind: 'u8' },
+      { name: 'pad', offset: 11, size: 1, kind: 'u8' },
+      { name: 'ip', offset: 12, size: 16, kind: 'u32[]', count: 4 },
     ],
   },
   km_cluster_key: {
@@ -141,6 +171,7 @@ export const Structs = {
 export const MapNames = {
   active: 'km_active',
   listener: 'km_listener',
+  chain: 'km_chain',
   cluster: 'km_cluster',
   endpoint: 'km_endpoint',
   origDst: 'km_orig_dst',

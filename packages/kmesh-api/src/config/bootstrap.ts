@@ -13,7 +13,7 @@ export interface StaticResources {
   clusters: unknown[];
 }
 
-const laterVersion = '(config_dump and xDS resource files are handled by a later version)';
+const laterVersion = '(a config_dump or an xDS resource file is read by loadConfigText and loadConfigDump, not translateBootstrap)';
 const notBootstrap = `not an Envoy bootstrap: expected static_resources ${laterVersion}`;
 
 /** Top-level fields with a specific reason; any other is ignored with a generic one. */
@@ -36,7 +36,7 @@ function whatItLooksLike(doc: Record<string, unknown>): string {
 }
 
 /** Reports every Envoy v2 type URL in the document, wherever it is. */
-function scanForV2(value: unknown, path: string, d: Diagnostics, depth = 0): void {
+export function scanForV2(value: unknown, path: string, d: Diagnostics, depth = 0): void {
   if (depth > 200 || typeof value !== 'object' || value === null) return;
   if (Array.isArray(value)) {
     value.forEach((v, i) => {

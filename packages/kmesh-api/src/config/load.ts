@@ -3,8 +3,11 @@
  * are reported with line and column.
  */
 import { parseAllDocuments } from 'yaml';
-import { Diagnostics } from '../diagnostics.js';
+import { Diagnostics, type Diagnostic } from '../diagnostics.js';
 import { translateBootstrap, type Translation } from '../translate.js';
+import { checkCapacity } from '../capacity.js';
+import { readResourceDocument, xdsDocumentKind } from '../xds/config-dump.js';
+import { translateXdsResources, type XdsTranslation } from '../xds/translate.js';
 
 function position(fileName: string | undefined, line: number, col: number): string {
   return `${fileName ?? '<input>'}:${line}:${col}`;
@@ -43,12 +46,11 @@ function parseYaml(text: string, fileName: string | undefined, d: Diagnostics): 
   }
 }
 
-/** Parses a YAML or JSON Envoy bootstrap and translates it. Never throws on bad input. */
-export function loadConfigText(text: string, fileName?: string): Translation {
-  const d = new Diagnostics();
+/** Parses YAML or JSON text; undefined with errors in `d` when it is not well formed. */
+function parseText(text: string, fileName: string | undefined, d: Diagnostics): unknown {
   if (text.trim() === '') {
-    d.error(position(fileName, 1, 1), 'empty configuration: expected an Envoy bootstrap with static_resources');
-    return { ok: false, errors: d.errors, warnings: d.warnings };
+    d.error(position(fileName, 1, 1), 'empty configuration: expected an Envoy bootstrap with static_resources, a config_dump or an xDS resource file');
+    return undefined;
   }
   let doc: unknown;
   // JSON is the fast path (config dumps are megabytes); YAML, a superset, parses
@@ -63,10 +65,55 @@ export function loadConfigText(text: string, fileName?: string): Translation {
       parsed = false;
     }
   }
-  if (!parsed) {
-    doc = parseYaml(text, fileName, d);
-    if (d.hasErrors) return { ok: false, errors: d.errors, warnings: d.warnings };
-  }
+  if (!parsed) doc = parseYaml(text, fileName, d);
+  return d.hasErrors ? undefined : doc;
+}
+
+/** A config_dump or xDS resource file, resource by resource; `errors`/`warnings` are about the document itself. */
+export interface XdsReport extends XdsTranslation {
+  /** True when the document could be read and no resource was rejected. */
+  ok: boolean;
+  errors: Diagnostic[];
+  warnings: Diagnostic[];
+}
+
+function reportOf(doc: unknown, d: Diagnostics): XdsReport {
+  const read = readResourceDocument(doc);
+  const t = translateXdsResources(read.resources);
+  const errors = [...d.errors, ...read.errors];
+  const ok = errors.length === 0 && t.outcomes.every((o) => o.errors.length === 0);
+  return { ...t, ok, errors, warnings: [...d.warnings, ...read.warnings] };
+}
+
+/**
+ * Parses an Envoy admin config_dump (`istioctl proxy-config all -o json`,
+ * /config_dump) or an xDS resource file and translates it resource by resource.
+ */
+export function loadConfigDump(text: string, fileName?: string): XdsReport {
+  const d = new Diagnostics();
+  const doc = parseText(text, fileName, d);
+  if (d.hasErrors) return { ok: false, errors: d.errors, warnings: d.warnings, model: { listeners: [], clusters: [] }, outcomes: [], warming: { clusters: [], listeners: [] } };
+  return reportOf(doc, d);
+}
+
+/** A report as one Translation: every resource's diagnostics, plus the model's capacity. */
+function translationOf(report: XdsReport): Translation {
+  const errors = [...report.errors, ...report.outcomes.flatMap((o) => o.errors)];
+  const warnings = [...report.warnings, ...report.outcomes.flatMap((o) => o.warnings)];
+  if (errors.length === 0) errors.push(...checkCapacity(report.model));
+  const resources = { outcomes: report.outcomes, warming: report.warming };
+  return errors.length === 0 ? { ok: true, model: report.model, warnings, resources } : { ok: false, errors, warnings, resources };
+}
+
+/**
+ * Parses a YAML or JSON Envoy bootstrap, config_dump or xDS resource file and
+ * translates it. Never throws on bad input.
+ */
+export function loadConfigText(text: string, fileName?: string): Translation {
+  const d = new Diagnostics();
+  const doc = parseText(text, fileName, d);
+  if (d.hasErrors) return { ok: false, errors: d.errors, warnings: d.warnings };
+  if (xdsDocumentKind(doc) !== undefined) return translationOf(reportOf(doc, d));
   const t = translateBootstrap(doc);
   const warnings = [...d.warnings, ...t.warnings];
   return t.ok ? { ok: true, model: t.model, warnings } : { ok: false, errors: t.errors, warnings };

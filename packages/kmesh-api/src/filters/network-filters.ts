@@ -8,13 +8,29 @@ import { Diagnostics, field, item } from '../diagnostics.js';
 import { describe, isObject, type Obj } from '../config/fields.js';
 import { isEnvoyV2TypeUrl } from '../config/type-url.js';
 import { checkFields, read, type FieldTable } from '../config/field-table.js';
-import { readTcpProxy, type RouteDraft } from './tcp-proxy.js';
+import { readTcpProxy, type ClusterRef, type RouteDraft } from './tcp-proxy.js';
+import { readHttpConnectionManager, type HttpDraft } from './http-connection-manager.js';
+
+/** What the terminal filter of a chain does with a connection. */
+export type TerminalDraft = ({ kind: 'tcp_proxy' } & RouteDraft) | ({ kind: 'http' } & HttpDraft);
 
 type FilterHandling =
-  /** A terminal filter that routes: its config becomes the listener's route. */
-  | { kind: 'route'; read: (config: Obj, path: string, d: Diagnostics) => RouteDraft | undefined }
+  /** A terminal filter: its config becomes the chain's action. */
+  | { kind: 'terminal'; read: (config: Obj, path: string, d: Diagnostics) => TerminalDraft | undefined }
   | { kind: 'reject'; message: string }
-  | { kind: 'warn'; message: string };
+  | { kind: 'warn'; message: string }
+  /** Observes only (stats): accepted silently, like stat_prefix. */
+  | { kind: 'accept' };
+
+const tcpProxyTerminal = (config: Obj, path: string, d: Diagnostics): TerminalDraft | undefined => {
+  const r = readTcpProxy(config, path, d);
+  return r && { kind: 'tcp_proxy', ...r };
+};
+
+const httpTerminal = (config: Obj, path: string, d: Diagnostics): TerminalDraft | undefined => {
+  const h = readHttpConnectionManager(config, path, d);
+  return h && { kind: 'http', ...h };
+};
 
 interface KnownFilter {
   name: string;
@@ -26,15 +42,28 @@ const typePrefix = 'type.googleapis.com/envoy.extensions.filters.network.';
 export const networkFilters: Readonly<Record<string, KnownFilter>> = {
   [`${typePrefix}tcp_proxy.v3.TcpProxy`]: {
     name: 'envoy.filters.network.tcp_proxy',
-    handling: { kind: 'route', read: readTcpProxy },
+    handling: { kind: 'terminal', read: tcpProxyTerminal },
   },
+  // Kept in the model for the L7 path; at connect() the connection is left as dialled.
   [`${typePrefix}http_connection_manager.v3.HttpConnectionManager`]: {
     name: 'envoy.filters.network.http_connection_manager',
-    handling: { kind: 'reject', message: 'envoy.filters.network.http_connection_manager: L7 HTTP routing is not supported yet (only tcp_proxy listeners are)' },
+    handling: { kind: 'terminal', read: httpTerminal },
   },
+  // Authorization decides whether a connection is allowed, not where it goes. Rejecting
+  // it would reject every Istio sidecar listener that carries a policy; Kmesh does not
+  // enforce authorization (README), and says so for each filter.
   [`${typePrefix}rbac.v3.RBAC`]: {
     name: 'envoy.filters.network.rbac',
-    handling: { kind: 'reject', message: 'envoy.filters.network.rbac is not supported yet: ignoring it would accept connections it denies' },
+    handling: { kind: 'warn', message: 'envoy.filters.network.rbac: authorization is not enforced by Kmesh: connections this policy denies are accepted (where traffic goes is unchanged)' },
+  },
+  // Istio's telemetry filters: they observe, they do not route.
+  'type.googleapis.com/stats.PluginConfig': {
+    name: 'istio.stats',
+    handling: { kind: 'accept' },
+  },
+  'type.googleapis.com/envoy.tcp.metadataexchange.config.MetadataExchange': {
+    name: 'istio.metadata_exchange',
+    handling: { kind: 'warn', message: 'istio.metadata_exchange is not run: peer metadata for telemetry is not exchanged (where traffic goes is unchanged)' },
   },
   [`${typePrefix}ext_authz.v3.ExtAuthz`]: {
     name: 'envoy.filters.network.ext_authz',
@@ -66,8 +95,8 @@ const byName = new Map(Object.entries(networkFilters).map(([url, f]) => [f.name,
  * Reads a filter chain's `filters` at `path`: exactly one routing filter, last.
  * Returns the route, or undefined with errors in `d`.
  */
-export function readNetworkFilters(filters: unknown[], path: string, d: Diagnostics): RouteDraft | undefined {
-  let route: RouteDraft | undefined;
+export function readNetworkFilters(filters: unknown[], path: string, d: Diagnostics): TerminalDraft | undefined {
+  let route: TerminalDraft | undefined;
   let routeIndex = -1;
   let failed = false;
   filters.forEach((raw, i) => {
@@ -104,7 +133,7 @@ export function readNetworkFilters(filters: unknown[], path: string, d: Diagnost
     }
     const known = networkFilters[typeUrl];
     if (!known) {
-      d.error(at, `network filter ${name ?? typeUrl} (${typeUrl}) is not supported; accepted: envoy.filters.network.tcp_proxy (routes), local_ratelimit and connection_limit (ignored with a warning)`);
+      d.error(at, `network filter ${name ?? typeUrl} (${typeUrl}) is not supported; accepted: envoy.filters.network.tcp_proxy and http_connection_manager (terminal), rbac, local_ratelimit, connection_limit, istio.stats, istio.metadata_exchange (not enforced)`);
       failed = true;
       return;
     }
@@ -114,6 +143,8 @@ export function readNetworkFilters(filters: unknown[], path: string, d: Diagnost
       failed = true;
     } else if (handling.kind === 'warn') {
       d.warn(at, handling.message);
+    } else if (handling.kind === 'accept') {
+      // Observes only.
     } else {
       if (routeIndex >= 0) {
         d.error(at, `a filter chain takes one terminal filter; filter ${routeIndex} already routes the connection`);
@@ -127,11 +158,11 @@ export function readNetworkFilters(filters: unknown[], path: string, d: Diagnost
   });
   if (failed) return undefined;
   if (routeIndex < 0) {
-    d.error(path, 'no terminal filter: a filter chain needs envoy.filters.network.tcp_proxy');
+    d.error(path, 'no terminal filter: a filter chain needs envoy.filters.network.tcp_proxy or http_connection_manager');
     return undefined;
   }
   if (routeIndex !== filters.length - 1) {
-    d.error(item(path, routeIndex), 'envoy.filters.network.tcp_proxy is a terminal filter and must be the last filter of the chain');
+    d.error(item(path, routeIndex), `${route?.kind === 'http' ? 'envoy.filters.network.http_connection_manager' : 'envoy.filters.network.tcp_proxy'} is a terminal filter and must be the last filter of the chain`);
     return undefined;
   }
   return route;

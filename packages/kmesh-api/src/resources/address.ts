@@ -139,6 +139,8 @@ export interface AddressRules {
   hostnameMessage: (hostname: string) => string;
   /** The unspecified address (0.0.0.0, ::) is never a destination kmesh can match or rewrite to. */
   unspecifiedMessage: string;
+  /** A wildcard listener address (0.0.0.0, ::) is accepted: its chains match by destination. */
+  allowUnspecified?: boolean;
 }
 
 /**
@@ -185,7 +187,7 @@ export function readAddress(addressObj: Obj, path: string, d: Diagnostics, rules
     else d.error(addrPath, `"${trimmed}" is not an IPv4 or IPv6 address`);
     return undefined;
   }
-  if (isUnspecified(parsed)) {
+  if (isUnspecified(parsed) && !rules.allowUnspecified) {
     d.error(addrPath, rules.unspecifiedMessage);
     return undefined;
   }

@@ -12,7 +12,7 @@ import { readLoadAssignment } from './load-assignment.js';
 import { checkTransportSocket } from './transport-socket.js';
 import { accept, checkFields, ignore, read, reject, type FieldTable } from '../config/field-table.js';
 
-const accepted = 'accepted: STATIC, EDS (with load_assignment), STRICT_DNS or LOGICAL_DNS with IP addresses';
+const accepted = 'accepted: STATIC, EDS, STRICT_DNS or LOGICAL_DNS with IP addresses, ORIGINAL_DST (passthrough)';
 
 interface ClusterTypeRule {
   discovery?: ClusterDiscovery;
@@ -30,7 +30,7 @@ const clusterTypes: Record<string, ClusterTypeRule> = {
   },
   STRICT_DNS: { discovery: 'STRICT_DNS', warning: 'STRICT_DNS with IP addresses is treated as STATIC (kmesh does no DNS)' },
   LOGICAL_DNS: { discovery: 'LOGICAL_DNS', warning: 'LOGICAL_DNS with IP addresses is treated as STATIC (kmesh does no DNS)' },
-  ORIGINAL_DST: { reject: `cluster type ORIGINAL_DST is not supported yet; ${accepted}` },
+  // Handled before this table: an ORIGINAL_DST cluster is a passthrough (the connection keeps its destination).
 };
 const clusterTypeNumbers: Record<number, string> = { 0: 'STATIC', 1: 'STRICT_DNS', 2: 'LOGICAL_DNS', 3: 'EDS', 4: 'ORIGINAL_DST' };
 
@@ -292,12 +292,71 @@ export function clusterNameOf(raw: unknown): string | undefined {
   return isObject(raw) && typeof raw.name === 'string' && raw.name !== '' ? raw.name : undefined;
 }
 
+/**
+ * What a cluster resource is, once validated:
+ *   - endpoints: a ClusterModel whose endpoints are in its load_assignment;
+ *   - eds: a ClusterModel whose endpoints come from the separate
+ *     ClusterLoadAssignment named serviceName (xDS only; `model.endpoints` holds
+ *     the inline load_assignment, if any, as a fallback);
+ *   - original_dst: a passthrough: connections keep the destination they dialled.
+ */
+export type ClusterRead =
+  | { kind: 'endpoints'; model: ClusterModel }
+  | { kind: 'eds'; model: ClusterModel; serviceName: string }
+  | { kind: 'original_dst'; name: string };
+
+/**
+ * 'bootstrap': everything comes from the one document (an EDS cluster needs
+ * load_assignment). 'xds': EDS endpoints come from a ClusterLoadAssignment resource.
+ */
+export type ClusterSource = 'bootstrap' | 'xds';
+
 /** Validates one cluster at `path`; undefined when it has errors (recorded in `d`). */
 export function readCluster(raw: unknown, path: string, d: Diagnostics): ClusterModel | undefined {
+  const r = readClusterResource(raw, path, d, 'bootstrap');
+  return r && r.kind !== 'original_dst' ? r.model : undefined;
+}
+
+const adsSourceFields: FieldTable = {
+  message: 'envoy.config.core.v3.ConfigSource',
+  fields: {
+    ads: read,
+    resource_api_version: read,
+    path: read,
+    path_config_source: read,
+    api_config_source: read,
+    self: read,
+    initial_fetch_timeout: accept,
+    authorities: accept,
+  },
+};
+
+/** eds_cluster_config of an xDS cluster: where its ClusterLoadAssignment comes from, and its name. */
+function readEdsConfig(raw: Obj, name: string, path: string, d: Diagnostics): string {
+  const eds = readObject(raw, 'eds_cluster_config', path, d);
+  if (!eds) return name;
+  const edsPath = field(path, 'eds_cluster_config');
+  const serviceName = readString(eds, 'service_name', edsPath, d);
+  const source = readObject(eds, 'eds_config', edsPath, d);
+  if (source) {
+    const at = field(edsPath, 'eds_config');
+    checkFields(source, at, d, adsSourceFields);
+    const version = source.resource_api_version;
+    if (version !== undefined && version !== 'V3' && version !== 2) d.error(field(at, 'resource_api_version'), `resource_api_version ${String(version)}: Envoy v2 API is not supported; use v3 (V3)`);
+    if (source.ads === undefined && source.self === undefined) {
+      d.warn(at, 'the EDS config source is not ADS: endpoints are taken from the ClusterLoadAssignment given alongside the cluster (no other server is contacted)');
+    }
+  }
+  return serviceName !== undefined && serviceName !== '' ? serviceName : name;
+}
+
+/** Validates one cluster at `path` for `source`; undefined when it has errors (recorded in `d`). */
+export function readClusterResource(raw: unknown, path: string, d: Diagnostics, source: ClusterSource): ClusterRead | undefined {
   if (!isObject(raw)) {
     d.error(path, `expected a Cluster mapping, got ${describe(raw)}`);
     return undefined;
   }
+  if (raw.type === 'ORIGINAL_DST' || raw.type === 4) return readOriginalDst(raw, path, d);
   const before = d.errors.length;
   const name = readString(raw, 'name', path, d, true);
 
@@ -339,11 +398,13 @@ export function readCluster(raw: unknown, path: string, d: Diagnostics): Cluster
         },
       })
     : [];
-  if (!la && discovery === 'EDS') {
+  const xdsEds = source === 'xds' && discovery === 'EDS';
+  const serviceName = xdsEds && name ? readEdsConfig(raw, name, path, d) : undefined;
+  if (!la && discovery === 'EDS' && !xdsEds) {
     d.error(field(path, 'load_assignment'), 'EDS cluster without load_assignment: its endpoints would come from an EDS server, which kmesh does not contact yet; add load_assignment or use type STATIC');
     endpoints = undefined;
   }
-  if (typeRule?.warning && endpoints && (la || discovery !== 'EDS')) d.warn(typePath, typeRule.warning);
+  if (typeRule?.warning && endpoints && !xdsEds && (la || discovery !== 'EDS')) d.warn(typePath, typeRule.warning);
 
   if (d.errors.length !== before || !name || !discovery || !lbPolicy || !endpoints) return undefined;
   const model: ClusterModel = { name, lbPolicy, endpoints, discovery };
@@ -352,5 +413,27 @@ export function readCluster(raw: unknown, path: string, d: Diagnostics): Cluster
   if (outlierDetection) model.outlierDetection = outlierDetection;
   if (healthChecks) model.healthChecks = healthChecks;
   if (localityWeighted) model.localityWeighted = true;
-  return model;
+  if (serviceName !== undefined) return { kind: 'eds', model, serviceName };
+  return { kind: 'endpoints', model };
+}
+
+/** Fields of an ORIGINAL_DST cluster that kmesh reads or may accept: it has no endpoints of its own. */
+function readOriginalDst(raw: Obj, path: string, d: Diagnostics): ClusterRead | undefined {
+  const before = d.errors.length;
+  const name = readString(raw, 'name', path, d, true);
+  checkFields(raw, path, d, clusterFields);
+  checkTransportSocket(raw, path, d, 'upstream');
+  const policy = readEnum(raw, 'lb_policy', path, d, lbPolicyNumbers);
+  if (policy !== undefined && policy !== 'CLUSTER_PROVIDED' && policy !== 'ORIGINAL_DST_LB') {
+    d.error(field(path, 'lb_policy'), `an ORIGINAL_DST cluster needs lb_policy CLUSTER_PROVIDED (as Envoy requires), got ${policy}`);
+  }
+  const la = readObject(raw, 'load_assignment', path, d);
+  if (la && Array.isArray(la.endpoints) && la.endpoints.length > 0) {
+    d.error(field(path, 'load_assignment'), 'an ORIGINAL_DST cluster takes no endpoints: connections go to the destination they dialled');
+  }
+  if (raw.original_dst_lb_config !== undefined && isObject(raw.original_dst_lb_config) && raw.original_dst_lb_config.use_http_header === true) {
+    d.warn(field(path, 'original_dst_lb_config'), 'use_http_header is not supported: connections keep the destination they dialled');
+  }
+  if (d.errors.length !== before || !name) return undefined;
+  return { kind: 'original_dst', name };
 }

@@ -9,21 +9,42 @@
 import { Diagnostics, field, item } from '../diagnostics.js';
 import { describe, isObject, readArray, readObject, readString, type Obj } from '../config/fields.js';
 import { accept, checkFields, ignore, read, reject, type FieldTable } from '../config/field-table.js';
-import type { ListenerModel } from '../model.js';
-import { readNetworkFilters } from '../filters/network-filters.js';
-import type { ClusterRef } from '../filters/tcp-proxy.js';
-import { formatSocketAddress, readAddress } from './address.js';
+import type { FilterChainModel, SocketAddress } from '../model.js';
+import { readNetworkFilters, type TerminalDraft } from '../filters/network-filters.js';
+import { formatSocketAddress, isUnspecified, readAddress } from './address.js';
 import { checkTransportSocket } from './transport-socket.js';
+import { findDuplicateMatches, readFilterChainMatch, type MatchRead } from './filter-chain-match.js';
 
-export interface ListenerDraft {
-  model: ListenerModel;
+/** One filter chain, validated; its action is resolved against the clusters later (translate). */
+export interface ChainDraft {
+  name: string;
   path: string;
-  addressPath: string;
-  refs: ClusterRef[];
+  match: FilterChainModel['match'];
+  /** Why the kernel cannot evaluate the match; undefined when it can. */
+  notKernelMatchable?: string;
+  terminal: TerminalDraft;
+  /** default_filter_chain: taken when no other chain matches. */
+  isDefault: boolean;
 }
 
-const filterChainMatchMessage =
-  'filter_chain_match is not supported yet: ignoring it would change where traffic goes; give the listener one filter chain without filter_chain_match';
+export interface ListenerDraft {
+  kind: 'listener';
+  name: string;
+  path: string;
+  addressPath: string;
+  address: SocketAddress;
+  /** 0.0.0.0 or :: : the chains are chosen per connection by destination. */
+  wildcard: boolean;
+  /** use_original_dst: hands connections to the listener of their original destination. */
+  virtual: boolean;
+  chains: ChainDraft[];
+}
+
+/** A listener accepted but left out of the model (inbound, internal): a warning says why. */
+export interface SkippedListener {
+  kind: 'skipped';
+  name: string;
+}
 
 /** Every field of envoy.config.listener.v3.Listener (see config/field-table.ts for the kinds). */
 const listenerFields: FieldTable = {
@@ -40,7 +61,8 @@ const listenerFields: FieldTable = {
       'it picks the filter chain of each connection, and ignoring it would send every connection down one chain; give the listener one filter chain',
     ),
     api_listener: reject('an API listener takes no connections from a socket: kmesh has nothing to rewrite'),
-    internal_listener: reject('an internal listener takes connections from inside Envoy, not from applications kmesh sees'),
+    // Read: such a listener is accepted and left out of the model (see readListener).
+    internal_listener: read,
     // Envoy's own socket, threads and bookkeeping: kmesh never opens the listener socket.
     stat_prefix: accept,
     metadata: accept,
@@ -48,7 +70,7 @@ const listenerFields: FieldTable = {
     drain_type: accept,
     listener_filters_timeout: accept,
     continue_on_listener_filters_timeout: accept,
-    traffic_direction: accept,
+    traffic_direction: read,
     bind_to_port: accept,
     reuse_port: accept,
     enable_reuse_port: accept,
@@ -100,93 +122,118 @@ const listenerFilters: Record<string, { warn: string } | { reject: string }> = {
   },
 };
 
+/** Well-known names, for listener filters given without typed_config (Envoy looks them up by name). */
+const listenerFilterNames: Record<string, string> = Object.fromEntries(
+  Object.keys(listenerFilters).map((url) => [`envoy.filters.listener.${/filters\.listener\.([a-z_]+)\./.exec(url)![1]}`, url]),
+);
+
 function checkListenerFilters(raw: Obj, path: string, d: Diagnostics): void {
   const list = readArray(raw, 'listener_filters', path, d) ?? [];
   list.forEach((f, i) => {
     const name = isObject(f) && typeof f.name === 'string' ? f.name : undefined;
     const at = item(field(path, 'listener_filters'), i, name);
-    const typeUrl = isObject(f) && isObject(f.typed_config) ? f.typed_config['@type'] : undefined;
+    const typeUrl = isObject(f) && isObject(f.typed_config) ? f.typed_config['@type'] : name !== undefined ? listenerFilterNames[name] : undefined;
     const rule = typeof typeUrl === 'string' ? listenerFilters[typeUrl] : undefined;
     if (rule && 'warn' in rule) d.warn(at, rule.warn);
     else d.error(at, `listener filter ${name ?? String(typeUrl)} is not supported; accepted (ignored with a warning): tls_inspector, http_inspector, original_dst`);
   });
 }
 
-/** Picks the one filter chain, or records why there is not exactly one. */
-function pickFilterChain(raw: Obj, path: string, d: Diagnostics): { chain: Obj; path: string } | undefined {
-  const chains = readArray(raw, 'filter_chains', path, d) ?? [];
+/** Reads one filter chain (or default_filter_chain) at `path`. */
+function readChain(raw: unknown, path: string, name: string, isDefault: boolean, d: Diagnostics): { chain: ChainDraft; read: MatchRead } | undefined {
+  if (!isObject(raw)) {
+    d.error(path, `expected a filter chain mapping, got ${describe(raw)}`);
+    return undefined;
+  }
+  const before = d.errors.length;
+  checkFields(raw, path, d, filterChainFields);
+  const matchPath = field(path, 'filter_chain_match');
+  const read = readFilterChainMatch(raw.filter_chain_match, matchPath, d);
+  if (isDefault && read.match.prefixRanges.length + Object.keys(read.match).length > 1) {
+    d.warn(matchPath, 'the filter_chain_match of default_filter_chain is ignored, as Envoy does: it is taken when no other chain matches');
+  }
+  checkTransportSocket(raw, path, d, 'downstream');
+  const filters = readArray(raw, 'filters', path, d, true);
+  const terminal = filters ? readNetworkFilters(filters, field(path, 'filters'), d) : undefined;
+  if (!terminal || d.errors.length !== before) return undefined;
+  const chain: ChainDraft = { name: typeof raw.name === 'string' && raw.name !== '' ? raw.name : name, path, match: isDefault ? { prefixRanges: [] } : read.match, terminal, isDefault };
+  if (read.notKernelMatchable !== undefined && !isDefault) chain.notKernelMatchable = read.notKernelMatchable;
+  return { chain, read };
+}
+
+/** Every chain of the listener; undefined when one is invalid or two cannot be told apart. */
+function readChains(raw: Obj, path: string, d: Diagnostics): ChainDraft[] | undefined {
+  const before = d.errors.length;
+  const list = readArray(raw, 'filter_chains', path, d) ?? [];
   const chainsPath = field(path, 'filter_chains');
-  const fallback = readObject(raw, 'default_filter_chain', path, d);
-  if (chains.length > 1) {
-    d.error(chainsPath, `filter_chain_match is not supported yet: the listener has ${chains.length} filter chains, kmesh takes exactly one`);
-    return undefined;
+  const read: { name: string; path: string; read: MatchRead }[] = [];
+  const chains: ChainDraft[] = [];
+  list.forEach((c, i) => {
+    const name = isObject(c) && typeof c.name === 'string' && c.name !== '' ? c.name : undefined;
+    const r = readChain(c, item(chainsPath, i, name), name ?? `filter_chains[${i}]`, false, d);
+    if (!r) return;
+    chains.push(r.chain);
+    read.push({ name: r.chain.name, path: r.chain.path, read: r.read });
+  });
+  if (raw.default_filter_chain !== undefined && raw.default_filter_chain !== null) {
+    const r = readChain(raw.default_filter_chain, field(path, 'default_filter_chain'), 'default_filter_chain', true, d);
+    if (r) chains.push(r.chain);
   }
-  if (chains.length === 1 && fallback) {
-    d.error(field(path, 'default_filter_chain'), `${filterChainMatchMessage} (default_filter_chain is only used when filter_chain_match fails)`);
-    return undefined;
+  if (list.length === 0 && chains.length === 0 && d.errors.length === before) {
+    d.error(chainsPath, 'the listener needs a filter chain with envoy.filters.network.tcp_proxy or http_connection_manager');
   }
-  // With no filter_chains, every connection takes the default chain: the same as one chain.
-  if (chains.length === 0 && fallback) return { chain: fallback, path: field(path, 'default_filter_chain') };
-  if (chains.length === 0) {
-    d.error(chainsPath, 'the listener needs one filter chain with an envoy.filters.network.tcp_proxy filter');
-    return undefined;
-  }
-  const chain = chains[0];
-  const chainPath = item(chainsPath, 0);
-  if (!isObject(chain)) {
-    d.error(chainPath, `expected a filter chain mapping, got ${describe(chain)}`);
-    return undefined;
-  }
-  return { chain, path: chainPath };
+  findDuplicateMatches(read, d);
+  return d.errors.length === before ? chains : undefined;
 }
 
 export function listenerNameOf(raw: unknown): string | undefined {
   return isObject(raw) && typeof raw.name === 'string' && raw.name !== '' ? raw.name : undefined;
 }
 
+/** Inbound listeners take connections that arrive at this pod: not the outbound connect() path kmesh rewrites. */
+function isInbound(raw: Obj): boolean {
+  return raw.traffic_direction === 'INBOUND' || raw.traffic_direction === 1 || raw.name === 'virtualInbound';
+}
+
 /** Validates one listener at `path`; undefined when it has errors (recorded in `d`). */
-export function readListener(raw: unknown, path: string, d: Diagnostics): ListenerDraft | undefined {
+export function readListener(raw: unknown, path: string, d: Diagnostics): ListenerDraft | SkippedListener | undefined {
   if (!isObject(raw)) {
     d.error(path, `expected a Listener mapping, got ${describe(raw)}`);
     return undefined;
   }
   const before = d.errors.length;
   const explicitName = readString(raw, 'name', path, d);
+  if (raw.internal_listener !== undefined && raw.internal_listener !== null) {
+    d.warn(field(path, 'internal_listener'), 'internal listener: it takes connections from inside Envoy, not from applications, so it is not on the connect() path kmesh rewrites; accepted, not enforced (left out of the model)');
+    return { kind: 'skipped', name: explicitName ?? '(internal listener)' };
+  }
+  if (isInbound(raw)) {
+    d.warn(path, 'inbound listener: it handles connections arriving at this workload, not the outbound connect() path kmesh rewrites; accepted, not enforced (left out of the model)');
+    return { kind: 'skipped', name: explicitName ?? '(inbound listener)' };
+  }
 
   const addressPath = field(path, 'address');
   const addressObj = readObject(raw, 'address', path, d, true);
   const address = addressObj
     ? readAddress(addressObj, addressPath, d, {
         hostnameMessage: (h) => `"${h}" is a hostname: a listener address is the service VIP, give an IP address`,
-        unspecifiedMessage:
-          'wildcard listener addresses (0.0.0.0, ::) are not supported yet: kmesh matches connects by destination VIP and port; give the service VIP',
+        allowUnspecified: true,
+        unspecifiedMessage: '',
       })
     : undefined;
   if (Array.isArray(raw.additional_addresses) && raw.additional_addresses.length > 0) {
     d.error(field(path, 'additional_addresses'), 'additional_addresses are not supported yet: give each address its own listener');
   }
+  const trafficDirection = raw.traffic_direction;
+  if (trafficDirection !== undefined && !['OUTBOUND', 'UNSPECIFIED', 0, 2].includes(trafficDirection as string | number)) {
+    d.error(field(path, 'traffic_direction'), `unknown traffic_direction ${describe(trafficDirection)}: accepted UNSPECIFIED, INBOUND, OUTBOUND`);
+  }
   checkFields(raw, path, d, listenerFields);
   checkListenerFilters(raw, path, d);
-  if (raw.use_original_dst === true) {
-    d.warn(field(path, 'use_original_dst'), 'use_original_dst is ignored: kmesh sees the original destination at connect()');
-  }
+  const chains = readChains(raw, path, d);
 
-  const picked = pickFilterChain(raw, path, d);
-  let route;
-  if (picked) {
-    const { chain, path: chainPath } = picked;
-    checkFields(chain, chainPath, d, filterChainFields);
-    const match = chain.filter_chain_match;
-    if (match !== undefined && match !== null && !(isObject(match) && Object.keys(match).length === 0)) {
-      d.error(field(chainPath, 'filter_chain_match'), filterChainMatchMessage);
-    }
-    checkTransportSocket(chain, chainPath, d, 'downstream');
-    const filters = readArray(chain, 'filters', chainPath, d, true);
-    if (filters) route = readNetworkFilters(filters, field(chainPath, 'filters'), d);
-  }
-
-  if (d.errors.length !== before || !address || !route) return undefined;
+  if (d.errors.length !== before || !address || !chains) return undefined;
   // Envoy names an unnamed listener itself; a stable name from the address is more useful in dumps.
   const name = explicitName ?? formatSocketAddress(address);
-  return { model: { name, address, route: route.route }, path, addressPath, refs: route.refs };
+  return { kind: 'listener', name, path, addressPath, address, wildcard: isUnspecified(address), virtual: raw.use_original_dst === true, chains };
 }

@@ -94,8 +94,18 @@ function logFormat(command: string, value: unknown): LogFormat {
 // ---------------------------------------------------------------------------------------------
 // kmesh
 
+/** `--xds*` and `--node-*` flags of `kmesh run`. */
+export interface XdsRunOptions {
+  address: string;
+  mode: 'sotw' | 'delta';
+  tls?: { ca?: string; cert?: string; key?: string };
+  node: { id?: string; cluster?: string; namespace?: string };
+}
+
 export interface RunOptions {
-  configFile: string;
+  /** static config file; optional with --xds (then merged over the xDS resources) */
+  configFile?: string;
+  xds?: XdsRunOptions;
   cgroup: string;
   pinPath: string;
   admin: AdminAddress | null;
@@ -125,7 +135,7 @@ Commands:
 
 Run 'kmesh <command> --help' for the options of a command.`;
 
-export const runUsage = `Usage: kmesh run --config FILE --cgroup CGROUP_DIR [options]
+export const runUsage = `Usage: kmesh run (--config FILE | --xds HOST:PORT [--config FILE]) --cgroup CGROUP_DIR [options]
 
 Runs in the foreground. Attaches the L4 programs to CGROUP_DIR (a cgroup v2 directory), writes
 the config from FILE into the kernel and applies every valid edit of FILE as a new generation.
@@ -134,6 +144,15 @@ SIGTERM/SIGINT stop the daemon and leave the programs attached: traffic keeps fl
 
 Options:
   --config FILE          Envoy bootstrap (YAML or JSON) with static_resources
+  --xds HOST:PORT        ADS server (istiod: istiod.istio-system.svc:15010 plaintext, :15012 TLS);
+                         with --config too, the file's listeners and clusters win over xDS ones of the same name
+  --xds-mode sotw|delta  state of the world (default) or incremental xDS
+  --xds-ca FILE          CA bundle to verify the ADS server (turns TLS on)
+  --xds-cert FILE        client certificate (mTLS), with --xds-key
+  --xds-key FILE         client private key
+  --node-id ID           node id (default sidecar~IP~HOSTNAME.NS~NS.svc.cluster.local)
+  --node-cluster NAME    node cluster / CLUSTER_ID (default Kubernetes)
+  --node-namespace NS    namespace in the default node id and metadata (default default)
   --cgroup CGROUP_DIR    cgroup v2 directory the programs attach to
   --pin-path DIR         bpffs directory for maps and links (default ${defaultPinPath})
   --admin HOST:PORT|off  admin HTTP API address (default ${defaultAdmin})
@@ -160,6 +179,34 @@ Options:
   --cgroup CGROUP_DIR    refuse unless the instance was attached to this cgroup
   -h, --help             show this help`;
 
+function xdsOptions(command: string, values: Record<string, string | boolean | undefined>): XdsRunOptions | undefined {
+  const text = (name: string) => (typeof values[name] === 'string' ? (values[name] as string) : undefined);
+  const address = text('xds');
+  const dependent = ['xds-mode', 'xds-ca', 'xds-cert', 'xds-key', 'node-id', 'node-cluster', 'node-namespace'].filter((n) => text(n) !== undefined);
+  if (address === undefined) {
+    if (dependent.length) throw new UsageError(`${command}: --${dependent[0]} needs --xds HOST:PORT`);
+    return undefined;
+  }
+  if (!/^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(address) || Number(address.split(':').pop()) > 65535) {
+    throw new UsageError(`${command}: --xds '${address}' is not HOST:PORT (for example istiod.istio-system.svc:15010 or 127.0.0.1:15010)`);
+  }
+  const mode = text('xds-mode') ?? 'sotw';
+  if (mode !== 'sotw' && mode !== 'delta') throw new UsageError(`${command}: --xds-mode must be sotw or delta, not '${mode}'`);
+  if ((text('xds-cert') === undefined) !== (text('xds-key') === undefined)) throw new UsageError(`${command}: --xds-cert and --xds-key go together`);
+  const file = (name: string) => (text(name) !== undefined ? { [name.replace('xds-', '')]: resolve(text(name)!) } : {});
+  const tls = { ...file('xds-ca'), ...file('xds-cert'), ...file('xds-key') };
+  return {
+    address,
+    mode,
+    ...(Object.keys(tls).length ? { tls } : {}),
+    node: {
+      ...(text('node-id') !== undefined ? { id: text('node-id') } : {}),
+      ...(text('node-cluster') !== undefined ? { cluster: text('node-cluster') } : {}),
+      ...(text('node-namespace') !== undefined ? { namespace: text('node-namespace') } : {}),
+    },
+  };
+}
+
 const kmeshCommands: Record<string, (argv: string[]) => KmeshCommand> = {
   run(argv) {
     const command = 'kmesh run';
@@ -169,12 +216,23 @@ const kmeshCommands: Record<string, (argv: string[]) => KmeshCommand> = {
       'pin-path': { type: 'string' },
       admin: { type: 'string' },
       'log-format': { type: 'string' },
+      xds: { type: 'string' },
+      'xds-mode': { type: 'string' },
+      'xds-ca': { type: 'string' },
+      'xds-cert': { type: 'string' },
+      'xds-key': { type: 'string' },
+      'node-id': { type: 'string' },
+      'node-cluster': { type: 'string' },
+      'node-namespace': { type: 'string' },
     }, false);
     if (values.help) return { kind: 'help', text: runUsage };
+    const xds = xdsOptions(command, values);
+    const config = values.config as string | undefined;
     return {
       kind: 'run',
       options: {
-        configFile: resolve(required(command, values, 'config')),
+        configFile: xds && !config ? undefined : resolve(required(command, values, 'config')),
+        ...(xds ? { xds } : {}),
         cgroup: resolve(required(command, values, 'cgroup')),
         pinPath: resolve((values['pin-path'] as string | undefined) ?? defaultPinPath),
         admin: parseAdminAddress((values.admin as string | undefined) ?? defaultAdmin),

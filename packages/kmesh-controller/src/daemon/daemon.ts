@@ -20,9 +20,14 @@ import { silentLogger, type Logger } from '../log.js';
 import { diffModels, isEmptyDiff, summarizeDiff } from '../model/diff.js';
 import { formatDiagnostic } from '../model/summary.js';
 import { ConfigWatcher } from './config-watcher.js';
+import type { XdsRunOptions } from '../cli/args.js';
+import { XdsSource } from './xds-source.js';
 
 export interface DaemonOptions {
-  configFile: string;
+  /** static config file (optional with xds: then merged over the xDS resources, the file winning) */
+  configFile?: string;
+  /** get the config from an ADS server */
+  xds?: XdsRunOptions;
   cgroup: string;
   pinPath: string;
   admin: AdminAddress | null;
@@ -48,7 +53,7 @@ interface Applied {
   version: number;
   appliedAt: string;
   /** 'file' for an applied config, 'adopted' for pinned state this daemon has not replaced yet. */
-  origin: 'file' | 'adopted';
+  origin: 'file' | 'adopted' | 'xds';
 }
 
 interface Rejected {
@@ -62,6 +67,7 @@ type ReadResult = { text: string; translation: Translation } | { text: null; err
 export class Daemon {
   private readonly log: Logger;
   private readonly configFile: string;
+  private xds: XdsSource | null = null;
   private state: KernelState | null = null;
   private admin: AdminServer | null = null;
   private watcher: ConfigWatcher | null = null;
@@ -74,7 +80,8 @@ export class Daemon {
 
   constructor(private readonly opts: DaemonOptions) {
     this.log = opts.logger ?? silentLogger;
-    this.configFile = resolve(opts.configFile);
+    if (!opts.configFile && !opts.xds) throw new Error('the daemon needs a config file, an xDS server, or both');
+    this.configFile = opts.configFile ? resolve(opts.configFile) : '';
   }
 
   /** The admin API's actual address (useful with port 0), or null when disabled. */
@@ -95,8 +102,14 @@ export class Daemon {
       this.log.info('admin API listening', { address: formatAdminAddress(this.admin.address) });
     }
     try {
+      if (this.opts.xds) {
+        this.xds = new XdsSource(this.opts.xds, this.configFile || null, this.log, (model, warnings, versions) => this.applyXdsModel(model, warnings, versions));
+        await this.xds.install((applyFirst) => this.installXds(applyFirst));
+        return;
+      }
       await this.install();
     } catch (error) {
+      this.xds?.stop();
       await this.admin?.close();
       this.admin = null;
       throw error;
@@ -110,6 +123,7 @@ export class Daemon {
     if (this.stopped) return;
     this.stopped = true;
     this.watcher?.close();
+    this.xds?.stop();
     await this.reloads;
     await this.admin?.close();
     this.state?.close();
@@ -161,6 +175,67 @@ export class Daemon {
       },
     });
     this.log.info('attached', { cgroup, pinPath, programs: l4Programs.map((p) => p.name) });
+  }
+
+  /**
+   * xDS start: adopt pinned state (the xDS models then replace it as they come), or attach fresh
+   * with the first model the ADS server gives (nothing is attached before it arrives).
+   */
+  private async installXds(firstModel: () => Promise<{ model: MeshModel; warnings: Diagnostic[] }>): Promise<void> {
+    const { cgroup, pinPath } = this.opts;
+    const stateOptions = {
+      pinPath,
+      cgroup,
+      graceMs: this.opts.graceMs,
+      stateDir: this.opts.stateDir,
+      onSweep: (r: { deleted: number; generations: number[] }) => this.log.debug('deleted retired generations', { ...r }),
+      onSweepError: (e: unknown) => this.log.warn('sweeping retired generations failed; retried after the next apply', { error: (e as Error).message }),
+    };
+    const pinned = inspectPins(pinPath, l4Programs);
+    if (pinned.kind === 'partial') {
+      throw new SetupError(`${pinPath} holds an incomplete instance (missing links: ${pinned.missingLinks.join(', ')}); run 'kmesh cleanup --pin-path ${pinPath}' first`);
+    }
+    if (pinned.kind === 'complete') {
+      this.state = adopt(stateOptions);
+      const active = this.state.active();
+      this.state.sweep({ force: true });
+      this.log.info(`adopted pinned state gen=${active.gen}`, { pinPath, cgroup, gen: active.gen, version: active.version });
+      if (active.gen !== 0) this.applied = { model: null, warnings: [], gen: active.gen, version: active.version, appliedAt: new Date().toISOString(), origin: 'adopted' };
+      return;
+    }
+    this.log.info('waiting for the first configuration from xDS; nothing is attached before it arrives');
+    const first = await firstModel();
+    if (this.stopped) return;
+    this.state = freshInstall({
+      ...stateOptions,
+      objectPath: objectPaths.l4,
+      programs: l4Programs,
+      applyFirst: (state) => {
+        const result = state.apply(first.model);
+        this.applied = { model: first.model, warnings: first.warnings, gen: result.gen, version: result.version, appliedAt: new Date().toISOString(), origin: 'xds' };
+        this.log.info('config applied', { gen: result.gen, version: result.version, records: result.records, summary: summarizeDiff(diffModels(null, first.model)) });
+      },
+    });
+    this.log.info('attached', { cgroup, pinPath, programs: l4Programs.map((p) => p.name) });
+  }
+
+  /** A model from xDS (merged with the static file): applied as a new generation unless unchanged. */
+  private applyXdsModel(model: MeshModel, warnings: Diagnostic[], versions: Record<string, string>): void {
+    if (!this.state || this.stopped) return;
+    const before = this.applied?.origin === 'xds' ? this.applied.model : null;
+    const diff = diffModels(before, model);
+    if (before && isEmptyDiff(diff)) {
+      this.log.info('xDS update leaves the model unchanged; nothing applied', { versions });
+      return;
+    }
+    let result: ApplyResult;
+    try {
+      result = this.state.apply(model);
+    } catch (error) {
+      return this.reject([`applying to the kernel failed: ${(error as Error).message}`], warnings.map(formatDiagnostic));
+    }
+    this.applied = { model, warnings, gen: result.gen, version: result.version, appliedAt: new Date().toISOString(), origin: 'xds' };
+    this.log.info('config applied', { gen: result.gen, version: result.version, previousGen: result.previousGen, xdsVersions: versions, summary: summarizeDiff(diff), diff, records: result.records });
   }
 
   private async readConfig(): Promise<ReadResult> {
@@ -240,7 +315,8 @@ export class Daemon {
           generation: this.applied?.gen ?? 0,
           appliedAt: this.applied?.appliedAt ?? null,
           origin: this.applied?.origin ?? null,
-          source: this.configFile,
+          source: this.xds ? { xds: this.opts.xds!.address, file: this.configFile || null } : this.configFile,
+          ...(this.xds ? { xds: this.xds.dump() } : {}),
           pinPath: this.opts.pinPath,
           cgroup: this.opts.cgroup,
           model: this.applied?.model ?? null,

@@ -13,6 +13,7 @@ export interface GenerationDump {
   gen: number;
   active: boolean;
   listeners: DecodedRecord[];
+  chains: DecodedRecord[];
   clusters: DecodedRecord[];
   endpoints: DecodedRecord[];
 }
@@ -23,24 +24,28 @@ export interface MapsDump {
 }
 
 type Decoder = (b: Buffer) => unknown;
-const tables: readonly { field: 'listeners' | 'clusters' | 'endpoints'; map: 'listener' | 'cluster' | 'endpoint'; key: Decoder; value: Decoder }[] = [
-  { field: 'listeners', map: 'listener', key: api.decodeListenerKey, value: api.decodeListenerValue },
-  { field: 'clusters', map: 'cluster', key: api.decodeClusterKey, value: api.decodeClusterValue },
-  { field: 'endpoints', map: 'endpoint', key: api.decodeEndpointKey, value: api.decodeEndpointValue },
+type TableMap = 'listener' | 'chain' | 'cluster' | 'endpoint';
+const tables: readonly { field: 'listeners' | 'chains' | 'clusters' | 'endpoints'; map: TableMap; key: Decoder; value: Decoder; gen: (b: Buffer) => number }[] = [
+  { field: 'listeners', map: 'listener', key: api.decodeListenerKey, value: api.decodeListenerValue, gen: api.generationOfKey },
+  // km_chain keys start with the LPM prefix length; the generation follows it.
+  { field: 'chains', map: 'chain', key: api.decodeChainKey, value: api.decodeChainValue, gen: api.generationOfChainKey },
+  { field: 'clusters', map: 'cluster', key: api.decodeClusterKey, value: api.decodeClusterValue, gen: api.generationOfKey },
+  { field: 'endpoints', map: 'endpoint', key: api.decodeEndpointKey, value: api.decodeEndpointValue, gen: api.generationOfKey },
 ];
 
-export function dumpMaps(maps: Record<'active' | 'listener' | 'cluster' | 'endpoint', ConfigMap>): MapsDump {
+export function dumpMaps(maps: Record<'active' | 'listener' | 'cluster' | 'endpoint', ConfigMap> & { chain?: ConfigMap }): MapsDump {
   const active = decodeActiveValue(maps.active.lookup(api.activeKey()));
   const byGen = new Map<number, GenerationDump>();
   for (const table of tables) {
     const map = maps[table.map];
+    if (!map) continue;
     for (const key of map.keys()) {
       const value = map.lookup(key);
       if (!value) continue; // deleted between keys() and lookup()
-      const gen = api.generationOfKey(key);
+      const gen = table.gen(key);
       let dump = byGen.get(gen);
       if (!dump) {
-        dump = { gen, active: gen === active.gen, listeners: [], clusters: [], endpoints: [] };
+        dump = { gen, active: gen === active.gen, listeners: [], chains: [], clusters: [], endpoints: [] };
         byGen.set(gen, dump);
       }
       dump[table.field].push({ key: table.key(key), value: table.value(value) });

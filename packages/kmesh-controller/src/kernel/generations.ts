@@ -31,6 +31,8 @@ export interface ConfigMap {
 export interface GenerationMaps {
   active: ConfigMap;
   listener: ConfigMap;
+  /** km_chain (filter chains of wildcard listeners); optional so that stores without wildcard support still work. */
+  chain?: ConfigMap;
   cluster: ConfigMap;
   endpoint: ConfigMap;
 }
@@ -42,6 +44,8 @@ export interface RecordCodec {
   encodeActive(gen: number, version: number): Buffer;
   activeKey(): Buffer;
   generationOfKey(key: Buffer): number;
+  /** km_chain keys start with the LPM prefix length, not the generation. */
+  generationOfChainKey?(key: Buffer): number;
 }
 
 export interface ActiveGeneration {
@@ -51,7 +55,7 @@ export interface ActiveGeneration {
 
 export interface ApplyResult extends ActiveGeneration {
   previousGen: number;
-  records: { listeners: number; clusters: number; endpoints: number };
+  records: { listeners: number; chains: number; clusters: number; endpoints: number };
 }
 
 export interface SweepResult {
@@ -104,15 +108,19 @@ export function decodeActiveValue(value: Buffer | null): ActiveGeneration {
     : { gen: value.readUInt32BE(0), version: value.readUInt32BE(4) };
 }
 
-type RecordKind = 'listener' | 'cluster' | 'endpoint';
-const recordKinds: readonly { kind: RecordKind; field: 'listeners' | 'clusters' | 'endpoints' }[] = [
+type RecordKind = 'listener' | 'chain' | 'cluster' | 'endpoint';
+type RecordField = 'listeners' | 'chains' | 'clusters' | 'endpoints';
+const recordKinds: readonly { kind: RecordKind; field: RecordField }[] = [
   // Endpoints first, listeners last: not required for atomicity (nothing of the new
   // generation is visible before the flip), but a partial write is then never a
   // listener pointing at nothing, which keeps map dumps during an apply readable.
   { kind: 'endpoint', field: 'endpoints' },
   { kind: 'cluster', field: 'clusters' },
+  { kind: 'chain', field: 'chains' },
   { kind: 'listener', field: 'listeners' },
 ];
+
+type RecordCounts = Record<RecordField, number>;
 
 export class GenerationStore {
   private readonly graceMs: number;
@@ -152,7 +160,12 @@ export class GenerationStore {
     try {
       for (const { kind, field } of recordKinds) {
         const map = this.maps[kind];
-        for (const record of records[field] as KernelRecord[]) {
+        const list: KernelRecord[] = records[field] ?? [];
+        if (!map) {
+          if (list.length > 0) throw new ApplyError(`the configuration has ${list.length} ${field} records but no ${kind} map is open`);
+          continue;
+        }
+        for (const record of list) {
           this.write(map, record, kind, gen);
           written.push({ map, key: record.key });
         }
@@ -176,7 +189,7 @@ export class GenerationStore {
       gen,
       version,
       previousGen: previous.gen,
-      records: { listeners: records.listeners.length, clusters: records.clusters.length, endpoints: records.endpoints.length },
+      records: { listeners: records.listeners.length, chains: records.chains?.length ?? 0, clusters: records.clusters.length, endpoints: records.endpoints.length },
     };
   }
 
@@ -195,12 +208,14 @@ export class GenerationStore {
   }
 
   /** Records per generation, for diagnostics and tests. */
-  generations(): Map<number, { listeners: number; clusters: number; endpoints: number }> {
-    const byGen = new Map<number, { listeners: number; clusters: number; endpoints: number }>();
+  generations(): Map<number, RecordCounts> {
+    const byGen = new Map<number, RecordCounts>();
     for (const { kind, field } of recordKinds) {
-      for (const key of this.maps[kind].keys()) {
-        const gen = this.codec.generationOfKey(key);
-        const counts = byGen.get(gen) ?? { listeners: 0, clusters: 0, endpoints: 0 };
+      const map = this.maps[kind];
+      if (!map) continue;
+      for (const key of map.keys()) {
+        const gen = this.generationOf(kind, key);
+        const counts = byGen.get(gen) ?? { listeners: 0, chains: 0, clusters: 0, endpoints: 0 };
         counts[field]++;
         byGen.set(gen, counts);
       }
@@ -213,6 +228,14 @@ export class GenerationStore {
     this.closed = true;
     if (this.sweepTimer) clearTimeout(this.sweepTimer);
     this.sweepTimer = null;
+  }
+
+  private generationOf(kind: RecordKind, key: Buffer): number {
+    if (kind === 'chain') {
+      if (!this.codec.generationOfChainKey) throw new Error('the record codec cannot read the generation of a km_chain key');
+      return this.codec.generationOfChainKey(key);
+    }
+    return this.codec.generationOfKey(key);
   }
 
   private write(map: ConfigMap, record: KernelRecord, kind: RecordKind, gen: number): void {
@@ -229,8 +252,9 @@ export class GenerationStore {
     const generations = new Set<number>();
     for (const { kind } of recordKinds) {
       const map = this.maps[kind];
+      if (!map) continue;
       for (const key of map.keys()) {
-        const gen = this.codec.generationOfKey(key);
+        const gen = this.generationOf(kind, key);
         if (!doomed(gen)) continue;
         if (map.delete(key)) deleted++;
         generations.add(gen);

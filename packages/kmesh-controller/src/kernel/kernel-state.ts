@@ -13,6 +13,7 @@ export const apiCodec: RecordCodec = {
   encodeActive: api.encodeActive,
   activeKey: api.activeKey,
   generationOfKey: api.generationOfKey,
+  generationOfChainKey: api.generationOfChainKey,
 };
 
 export interface KernelStateOptions extends GenerationStoreOptions {
@@ -45,6 +46,7 @@ export class KernelState extends GenerationStore {
       const maps = {
         active: open(names.active),
         listener: open(names.listener),
+        chain: open(names.chain),
         cluster: open(names.cluster),
         endpoint: open(names.endpoint),
         stats: open(names.stats),
@@ -57,8 +59,8 @@ export class KernelState extends GenerationStore {
   }
 
   /** The opened maps, for the admin API's decoded dumps. */
-  get mapsForDump(): { active: BpfMap; listener: BpfMap; cluster: BpfMap; endpoint: BpfMap; stats: BpfMap } {
-    return this.bpfMaps as { active: BpfMap; listener: BpfMap; cluster: BpfMap; endpoint: BpfMap; stats: BpfMap };
+  get mapsForDump(): { active: BpfMap; listener: BpfMap; chain: BpfMap; cluster: BpfMap; endpoint: BpfMap; stats: BpfMap } {
+    return this.bpfMaps as { active: BpfMap; listener: BpfMap; chain: BpfMap; cluster: BpfMap; endpoint: BpfMap; stats: BpfMap };
   }
 
   /** Stop the sweep timer and close the map fds; the pins (and the traffic) stay. */

@@ -12,7 +12,7 @@ export const defaultPinPath = '/sys/fs/bpf/kmesh';
 export const stateDir = '/run/kmesh';
 
 /** The config maps and km_stats: the ones the daemon must find to adopt pinned state. */
-export const adoptedMapNames = ['km_active', 'km_listener', 'km_cluster', 'km_endpoint', 'km_stats'] as const;
+export const adoptedMapNames = ['km_active', 'km_listener', 'km_chain', 'km_cluster', 'km_endpoint', 'km_stats'] as const;
 
 export function mapPin(pinPath: string, mapName: string): string {
   return join(pinPath, mapName);

@@ -45,15 +45,41 @@ export function formatModel(model: MeshModel): string[] {
     const routes = listener.route.clusters
       .map((c) => (listener.route.clusters.length === 1 ? c.name : `${c.name} weight=${c.weight} (${percent(c.weight, total)})`))
       .join(', ');
-    lines.push(`  ${listener.name}  ${formatAddress(listener.address)} -> ${routes}`);
+    // Wildcard/virtual listeners route by filter chain; HTTP-only ones are left as dialled at L4.
+    const target = listener.filterChains
+      ? `${listener.filterChains.length} filter chains (${listener.filterChains.map((c) => `${c.name}: ${c.action.kind}${c.kernelMatchable ? '' : ', not kernel-matchable'}`).join('; ')})${listener.virtual ? ' [virtual]' : ''}`
+      : routes || (listener.http ? `http (route ${listener.http.routeConfigName ?? listener.http.routeConfig?.name ?? 'inline'}), left as dialled` : '(none)');
+    lines.push(`  ${listener.name}  ${formatAddress(listener.address)} -> ${target}`);
   }
   lines.push(`clusters (${model.clusters.length}):`);
   for (const cluster of model.clusters) lines.push(...clusterLines(cluster));
   return lines;
 }
 
+/** For a config_dump or xDS resource file: what Kmesh does with each resource, then the totals. */
+export function formatResources(report: NonNullable<Translation['resources']>): string[] {
+  const warming = new Set([...report.warming.clusters.map((n) => `cluster ${n}`), ...report.warming.listeners.map((n) => `listener ${n}`)]);
+  const lines = [`resources (${report.outcomes.length}):`];
+  const totals = { accepted: 0, rejected: 0, warming: 0 };
+  for (const o of report.outcomes) {
+    const state = o.errors.length > 0 ? 'rejected' : warming.has(`${o.kind} ${o.name}`) ? 'warming' : 'accepted';
+    totals[state]++;
+    const notes = o.warnings.length ? ` (${o.warnings.length} warning${o.warnings.length === 1 ? '' : 's'})` : '';
+    lines.push(`  ${state.padEnd(8)} ${o.kind} ${o.name}${notes}`);
+    for (const e of o.errors) lines.push(`    ${formatDiagnostic(e)}`);
+  }
+  lines.push(`  ${totals.accepted} accepted, ${totals.rejected} rejected, ${totals.warming} warming`);
+  return lines;
+}
+
 /** The text `kmesh validate` prints: the model and warnings, or every error on its own line. */
 export function formatTranslation(translation: Translation, source: string): string[] {
+  if (translation.resources) {
+    const head = `${source}: ${translation.ok ? 'valid' : `invalid (${translation.errors.length} error${translation.errors.length === 1 ? '' : 's'})`}`;
+    const documentErrors = translation.ok ? [] : translation.errors.filter((e) => !translation.resources!.outcomes.some((o) => o.errors.includes(e))).map(formatDiagnostic);
+    const warnings = translation.warnings.map((w) => `  ${formatDiagnostic(w)}`);
+    return [head, ...documentErrors, ...formatResources(translation.resources), ...(translation.ok ? formatModel(translation.model) : []), ...(warnings.length ? [`warnings (${warnings.length}):`, ...warnings] : [])];
+  }
   const warnings = translation.warnings.map(formatDiagnostic);
   if (!translation.ok) {
     return [`${source}: invalid (${translation.errors.length} error${translation.errors.length === 1 ? '' : 's'})`, ...translation.errors.map(formatDiagnostic), ...warnings];

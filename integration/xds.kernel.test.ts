@@ -1,0 +1,117 @@
+// The daemon fed over xDS (the test ADS server, SotW and delta) on the real kernel: traffic through
+// a VIP reaches the EDS endpoints; a NACKed update keeps the old routing; endpoint churn while a
+// client loops costs no connection; an ADS server restart is survived.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Lab, adminGet, type DaemonHandle } from '../tools/lab/index.js';
+import { XdsServer } from '../tools/xds-server/index.js';
+import { requireDaemon } from './support/mesh.js';
+
+const TCP_PROXY = 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy';
+const VIP = '10.96.3.1';
+
+const edsCluster = (name: string) => ({ name, type: 'EDS', eds_cluster_config: { eds_config: { ads: {} } } });
+const listener = (name: string, vip: string, cluster: string, protocol?: 'UDP') => ({
+  name,
+  address: { socket_address: { address: vip, port_value: 9080, ...(protocol ? { protocol } : {}) } },
+  filter_chains: [{ filters: [{ name: 'envoy.filters.network.tcp_proxy', typed_config: { '@type': TCP_PROXY, stat_prefix: name, cluster } }] }],
+});
+
+describe.skipIf(process.getuid?.() !== 0).each(['sotw', 'delta'] as const)('daemon configured over xDS (%s)', (mode) => {
+  const id = `xd${mode[0]}${process.pid}`;
+  let lab: Lab;
+  let server: XdsServer;
+  let daemon: DaemonHandle;
+  let dir: string;
+  const pinPath = `/sys/fs/bpf/kmesh-it-${id}`;
+  const assignment = (cluster: string, backends: string[]) => ({
+    cluster_name: cluster,
+    endpoints: [{ lb_endpoints: backends.map((b) => ({ endpoint: { address: { socket_address: { address: lab.backend(b).ipv4, port_value: 9080 } } } })) }],
+  });
+  const generation = async () => JSON.parse((await adminGet(daemon.adminUrl, '/config_dump')).body).generation as number;
+  const waitForGeneration = async (after: number) => {
+    const deadline = Date.now() + 10_000;
+    while ((await generation()) <= after) {
+      if (Date.now() > deadline) throw new Error(`no generation after ${after} within 10 s; log tail:\n${daemon.logs().slice(-3000)}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+
+  beforeAll(async () => {
+    requireDaemon();
+    lab = await Lab.create({ id, servers: [{ name: 'a' }, { name: 'b' }, { name: 'c' }] });
+    dir = mkdtempSync(join(tmpdir(), `kmesh-${id}-`));
+    const config = join(dir, 'static.yaml');
+    writeFileSync(config, JSON.stringify({ static_resources: {} }));
+    server = new XdsServer();
+    server.setResources({ cluster: [edsCluster('web'), edsCluster('alt')], endpoint: [assignment('web', ['a', 'b']), assignment('alt', ['c'])], listener: [listener('web', VIP, 'web')] });
+    await server.start(0);
+    daemon = await lab.startDaemon({ config, pinPath, extraArgs: ['--xds', server.address, '--xds-mode', mode] });
+  });
+  afterAll(async () => {
+    await server?.stop();
+    await lab?.destroy();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+    rmSync(pinPath, { recursive: true, force: true });
+  });
+
+  it('routes a VIP to the endpoints received over EDS; /config_dump shows the xDS state', async () => {
+    const r = await lab.runClient({ target: `${VIP}:9080`, connections: 40, concurrency: 2 });
+    expect(r.failed).toBe(0);
+    expect(Object.keys(r.byBackend).sort()).toEqual(['a', 'b']);
+    const dump = JSON.parse((await adminGet(daemon.adminUrl, '/config_dump')).body);
+    expect(dump.origin).toBe('xds');
+    expect(dump.xds.types.cluster.resourceNames).toEqual(['alt', 'web']);
+    expect(dump.xds.types.endpoint.subscribed).toEqual(['alt', 'web']);
+    expect(dump.xds.connected).toBe(true);
+  });
+
+  it('a NACKed update keeps the old routing', async () => {
+    const before = server.requests.length;
+    // accepted, this would send the VIP to c; the UDP listener makes the whole response invalid
+    server.setResources({ listener: [listener('web', VIP, 'alt'), listener('dns', '10.96.3.53', 'alt', 'UDP')] });
+    const nack = await server.waitForRequest((q) => q.meaning === 'nack', 10_000, before);
+    expect(nack.errorDetail?.message).toContain('dns');
+    const r = await lab.runClient({ target: `${VIP}:9080`, connections: 40, concurrency: 2 });
+    expect(r.failed).toBe(0);
+    expect(Object.keys(r.byBackend).sort()).toEqual(['a', 'b']);
+    const dump = JSON.parse((await adminGet(daemon.adminUrl, '/config_dump')).body);
+    expect(dump.xds.types.listener.lastNack.reason).toContain('dns');
+    server.setResources({ listener: [listener('web', VIP, 'web')] }); // back to valid
+  });
+
+  it('endpoint churn over EDS while a client loops: no failed connection', async () => {
+    const loop = await lab.startClientLoop({ target: `${VIP}:9080`, concurrency: 4 });
+    const sets = [['a'], ['a', 'b'], ['b'], ['a', 'b', 'c'], ['c'], ['a', 'b']];
+    for (let i = 0; i < 12; i++) {
+      const gen = await generation();
+      server.setResources({ endpoint: [assignment('web', sets[i % sets.length]), assignment('alt', ['c'])] });
+      await waitForGeneration(gen);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const report = await loop.stop();
+    expect(report.succeeded).toBeGreaterThan(100);
+    expect(report.errors).toEqual({});
+    expect(Object.keys(report.byBackend).sort()).toEqual(['a', 'b', 'c']);
+  });
+
+  it('keeps serving while the ADS server is down, reconnects when it is back', async () => {
+    const port = server.port;
+    await server.stop();
+    await daemon.waitForLog(/xDS: stream closed/);
+    const during = await lab.runClient({ target: `${VIP}:9080`, connections: 20, concurrency: 2 });
+    expect(during.failed).toBe(0);
+    expect(Object.keys(during.byBackend).sort()).toEqual(['a', 'b']);
+    const before = server.requests.length;
+    await server.start(port);
+    await server.waitForRequest((q) => q.kind === 'cluster' && q.meaning === 'subscribe', 20_000, before);
+    const gen = await generation();
+    server.setResources({ endpoint: [assignment('web', ['c']), assignment('alt', ['c'])] });
+    await waitForGeneration(gen);
+    const after = await lab.runClient({ target: `${VIP}:9080`, connections: 20, concurrency: 2 });
+    expect(after.failed).toBe(0);
+    expect(after.byBackend).toEqual({ c: 20 });
+  });
+});
