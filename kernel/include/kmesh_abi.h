@@ -15,6 +15,14 @@
  *    writes a whole new generation, then flips km_active in one update, then
  *    (after a grace period) deletes the old generation. A connect() therefore
  *    sees either the old or the new configuration, never a mix.
+ *  - Endpoints are keyed by an endpoint set number instead, named by their
+ *    cluster record (km_cluster_value.ep_set). A full push writes every
+ *    cluster with ep_set = gen. An endpoint-only change of one cluster writes
+ *    that cluster's endpoints under a fresh set number (high bit set, so it
+ *    never equals a generation), then replaces the cluster record in one map
+ *    update: a connect() sees the old record and old set, or the new record
+ *    and new set, both complete. The old set is deleted after the grace
+ *    period.
  *  - Structs are padded explicitly: no implicit holes, so the layout is the
  *    same for clang -target bpf and for the encoders.
  */
@@ -33,6 +41,10 @@
 #define KMESH_MAX_CLUSTERS 65536
 #define KMESH_MAX_ENDPOINTS 524288
 #define KMESH_MAX_CHAINS 65536             /* km_chain entries (one per prefix range), two generations */
+
+/* Endpoint set numbers of in-place endpoint changes have this bit set;
+ * generations never do (they wrap below it). */
+#define KMESH_EP_SET_INPLACE_BIT 0x80000000u
 
 /* Address families as the kernel spells them (AF_INET, AF_INET6). */
 #define KMESH_AF_INET 2
@@ -137,13 +149,15 @@ struct km_cluster_value {
 	__u32 endpoint_count; /* endpoints that may take new connections */
 	__u32 total_weight;   /* sum of their weights */
 	__u32 rr_cursor;      /* round-robin position, advanced by connect() */
+	__u32 ep_set;         /* km_endpoint_key.set of this cluster's endpoints */
 };
 
-/* km_endpoint (HASH): (generation, cluster id, index) -> endpoint.
- * Indexes 0..endpoint_count-1 are dense; cum_weight is non-decreasing
+/* km_endpoint (HASH): (endpoint set, cluster id, index) -> endpoint.
+ * The set is the cluster record's ep_set (= the generation after a full
+ * push). Indexes 0..endpoint_count-1 are dense; cum_weight is non-decreasing
  * so a weighted pick is a bounded binary search. */
 struct km_endpoint_key {
-	__u32 gen;
+	__u32 set;
 	__u32 cluster_id;
 	__u32 index;
 };

@@ -59,7 +59,7 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } km_cluster SEC(".maps");
 
-/* km_endpoint: (gen, cluster id, dense index) -> endpoint with running
+/* km_endpoint: (endpoint set, cluster id, dense index) -> endpoint with running
  * weight sum, searched by bisection. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

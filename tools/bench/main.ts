@@ -4,6 +4,8 @@ import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { repoRoot } from '../lab/index.js';
 import { runL4 } from './l4.js';
+import { mergeSockmapSection, renderSockmapMarkdown, runSockmap } from './sockmap.js';
+import { mergeXdsScaleSection, renderXdsScaleMarkdown, runXdsScale } from './xds-scale.js';
 import { MODES, PATHS, mergeSection, renderMarkdown, renderP90Chart, type L4Results, type ModeId, type PathId } from './report.js';
 
 const USAGE = `usage: npm run bench -- [--scenario l4] [--rounds N] [--duration S] [--connections 1,4,16,64,256]
@@ -12,6 +14,14 @@ const USAGE = `usage: npm run bench -- [--scenario l4] [--rounds N] [--duration 
 Scenarios:
   l4   wrk → nginx over veth: (a) direct, (b) Kmesh VIP rewritten by connect4, (c) two HAProxy
        sidecars; keep-alive and new-connection-per-request; runs interleaved a,b,c per concurrency.
+  sockmap  wrk → nginx on 127.0.0.1, both in the mesh cgroup, sockmap acceleration on vs off
+       (--no-sockmap), interleaved; keep-alive; --modes/--paths do not apply (default -c 1,16,64).
+  xds-scale  control-plane scale: --services × --endpoints pushed over ADS (test server) to a
+       daemon attached to a cgroup the bench creates; full-push time, --changes one-endpoint
+       changes (p50/p99), daemon peak RSS. Writes its own bench:xds-scale section. Run on its own
+       (--scenario defaults to l4; there is no "all": the scenarios take minutes each).
+       --services N (default 10000) --endpoints N (default 10) --changes N (default 1000)
+       --xds-mode delta|sotw (default delta); --quick: 1000 services, 100 changes.
 
 Options:
   --rounds N        repetitions of the whole sweep (default 3); tables show medians
@@ -26,7 +36,7 @@ Options:
 
 Needs root, wrk, nginx, haproxy, curl, bpftool, and built packages (npm run bench builds them).`;
 
-interface Cli { scenario: string; rounds: number; durationS: number; connections: number[]; modes: ModeId[]; paths: PathId[]; outDir: string; quick: boolean }
+interface Cli { xdsScale: { services: number; endpointsPerService: number; changes: number; mode: 'delta' | 'sotw' }; scenario: string; rounds: number; durationS: number; connections: number[]; modes: ModeId[]; paths: PathId[]; outDir: string; quick: boolean }
 
 function positiveInt(name: string, text: string): number {
   const n = Number(text);
@@ -47,15 +57,19 @@ function parseCli(argv: string[]): Cli | null {
       quick: { type: 'boolean', default: false },
       out: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
+      services: { type: 'string' },
+      endpoints: { type: 'string' },
+      changes: { type: 'string' },
+      'xds-mode': { type: 'string' },
     },
     strict: true,
   });
   if (values.help) return null;
-  if (values.scenario !== 'l4') throw new Error(`unknown scenario "${values.scenario}" (known: l4)`);
+  if (values.scenario !== 'l4' && values.scenario !== 'sockmap' && values.scenario !== 'xds-scale') throw new Error(`unknown scenario "${values.scenario}" (known: l4, sockmap, xds-scale)`);
   const quick = values.quick!;
   const connections = values.connections
     ? values.connections.split(',').map((c) => positiveInt('connections', c.trim()))
-    : quick ? [1, 16, 256] : [1, 4, 16, 64, 256];
+    : values.scenario === 'sockmap' ? (quick ? [16] : [1, 16, 64]) : quick ? [1, 16, 256] : [1, 4, 16, 64, 256];
   const known = MODES.map((m) => m.id) as string[];
   const modes = (values.modes ? values.modes.split(',').map((m) => m.trim()) : known) as ModeId[];
   for (const m of modes) if (!known.includes(m)) throw new Error(`unknown mode "${m}" (known: ${known.join(', ')})`);
@@ -63,7 +77,15 @@ function parseCli(argv: string[]): Cli | null {
   const paths = (values.paths ? values.paths.split(',').map((p) => p.trim()) : knownPaths) as PathId[];
   for (const p of paths) if (!knownPaths.includes(p)) throw new Error(`unknown path "${p}" (known: ${knownPaths.join(', ')})`);
   if (!paths.includes('direct')) throw new Error('--paths must include direct: every ratio is to the direct path of the same round');
+  const xdsMode = values['xds-mode'] ?? 'delta';
+  if (xdsMode !== 'delta' && xdsMode !== 'sotw') throw new Error(`--xds-mode must be delta or sotw, got "${xdsMode}"`);
   return {
+    xdsScale: {
+      services: values.services ? positiveInt('services', values.services) : quick ? 1000 : 10_000,
+      endpointsPerService: values.endpoints ? positiveInt('endpoints', values.endpoints) : 10,
+      changes: values.changes ? positiveInt('changes', values.changes) : quick ? 100 : 1000,
+      mode: xdsMode,
+    },
     scenario: values.scenario,
     rounds: values.rounds ? positiveInt('rounds', values.rounds) : quick ? 1 : 3,
     durationS: values.duration ? positiveInt('duration', values.duration) : quick ? 2 : 5,
@@ -116,6 +138,8 @@ async function main(): Promise<number> {
     console.log(USAGE);
     return 0;
   }
+  if (cli.scenario === 'sockmap') return sockmapMain(cli);
+  if (cli.scenario === 'xds-scale') return xdsScaleMain(cli);
   const runs = cli.rounds * cli.modes.length * cli.connections.length * cli.paths.length;
   console.log(`bench l4: ${runs} wrk runs of ${cli.durationS} s (≈ ${Math.ceil((runs * (cli.durationS + 0.5)) / 60)} min)`);
   const results = await runL4({
@@ -125,6 +149,37 @@ async function main(): Promise<number> {
   const written = writeResults(cli.outDir, results);
   printSummary(results);
   console.log(`\nwrote ${written.map((f) => (f.startsWith(repoRoot) ? relative(repoRoot, f) : f)).join(', ')}`);
+  return 0;
+}
+
+/** The sockmap scenario writes only its own `bench:sockmap` section of benchmarks.md (and a JSON). */
+async function sockmapMain(cli: Cli): Promise<number> {
+  const command = `sudo npm run bench -- --scenario sockmap --rounds ${cli.rounds} --duration ${cli.durationS} --connections ${cli.connections.join(',')}`;
+  console.log(`bench sockmap: ${cli.rounds * cli.connections.length * 2} wrk runs of ${cli.durationS} s`);
+  const r = await runSockmap({ rounds: cli.rounds, durationS: cli.durationS, connections: cli.connections, command, log: (line) => console.log(line) });
+  mkdirSync(join(cli.outDir, 'bench'), { recursive: true });
+  const json = join(cli.outDir, 'bench', 'sockmap-results.json');
+  const md = join(cli.outDir, 'benchmarks.md');
+  writeFileSync(json, JSON.stringify(r, null, 2) + '\n');
+  writeFileSync(md, mergeSockmapSection(existsSync(md) ? readFileSync(md, 'utf8') : '# Benchmarks\n', renderSockmapMarkdown(r)));
+  for (const s of r.summary) {
+    console.log(`  c=${String(s.connections).padStart(3)} req/s on÷off ×${s.ratio.reqPerSec.toFixed(2)}  p50 on÷off ×${s.ratio.p50.toFixed(2)}  (on ${Math.round(s.on.reqPerSec)} vs off ${Math.round(s.off.reqPerSec)} req/s)`);
+  }
+  console.log(`\nwrote ${[md, json].map((f) => (f.startsWith(repoRoot) ? relative(repoRoot, f) : f)).join(', ')}`);
+  return 0;
+}
+
+/** The xds-scale scenario writes only its own `bench:xds-scale` section of benchmarks.md (and a JSON). */
+async function xdsScaleMain(cli: Cli): Promise<number> {
+  const x = cli.xdsScale;
+  const command = `sudo npm run bench -- --scenario xds-scale --services ${x.services} --endpoints ${x.endpointsPerService} --changes ${x.changes} --xds-mode ${x.mode}`;
+  const r = await runXdsScale({ ...x, command, log: (line) => console.log(line) });
+  mkdirSync(join(cli.outDir, 'bench'), { recursive: true });
+  const json = join(cli.outDir, 'bench', 'xds-scale-results.json');
+  const md = join(cli.outDir, 'benchmarks.md');
+  writeFileSync(json, JSON.stringify(r, null, 2) + '\n');
+  writeFileSync(md, mergeXdsScaleSection(existsSync(md) ? readFileSync(md, 'utf8') : '# Benchmarks\n', renderXdsScaleMarkdown(r)));
+  console.log(`\nwrote ${[md, json].map((f) => (f.startsWith(repoRoot) ? relative(repoRoot, f) : f)).join(', ')}`);
   return 0;
 }
 

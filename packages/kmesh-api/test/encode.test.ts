@@ -61,9 +61,11 @@ describe('encodeModel', () => {
   it('round-trips clusters and dense endpoints with cumulative weights', () => {
     const r = encodeModel(model(), 3);
     const clusters = r.clusters.map((c) => ({ ...decodeClusterKey(c.key), ...decodeClusterValue(c.value) }));
-    expect(clusters).toContainEqual({ gen: 3, clusterId: 2, lbPolicy: 'RANDOM', endpointCount: 3, totalWeight: 10, rrCursor: 0 });
-    expect(clusters).toContainEqual({ gen: 3, clusterId: 1, lbPolicy: 'ROUND_ROBIN', endpointCount: 1, totalWeight: 1, rrCursor: 0 });
+    expect(clusters).toContainEqual({ gen: 3, clusterId: 2, lbPolicy: 'RANDOM', endpointCount: 3, totalWeight: 10, rrCursor: 0, endpointSet: 3 });
+    expect(clusters).toContainEqual({ gen: 3, clusterId: 1, lbPolicy: 'ROUND_ROBIN', endpointCount: 1, totalWeight: 1, rrCursor: 0, endpointSet: 3 });
     const zeta = r.endpoints.map((e) => ({ ...decodeEndpointKey(e.key), ...decodeEndpointValue(e.value) })).filter((e) => e.clusterId === 2);
+    // A full push names every cluster's endpoints by the generation.
+    expect(new Set(r.endpoints.map((e) => decodeEndpointKey(e.key).set))).toEqual(new Set([3]));
     expect(zeta.map((e) => [e.index, e.address.ip, e.weight, e.cumWeight])).toEqual([
       [0, '10.250.1.2', 3, 3],
       [1, '10.250.1.3', 1, 4],
@@ -200,5 +202,20 @@ describe('capacity', () => {
       clusters: [{ name: 'a', lbPolicy: 'ROUND_ROBIN', endpoints: [ep('10.250.1.2')] }],
     };
     expect(checkCapacity(m).map((d) => d.path)).toEqual(['listeners']);
+  });
+});
+
+describe('encodeClusterEndpoints (an endpoint-only change)', () => {
+  it('writes the cluster record of the generation pointing at a fresh endpoint set', async () => {
+    const { encodeClusterEndpoints } = await import('../src/abi/encode.js');
+    const cluster = { name: 'zeta', lbPolicy: 'ROUND_ROBIN' as const, endpoints: [
+      { address: { family: 4 as const, ip: '10.250.1.2', port: 80 }, weight: 2, health: 'HEALTHY' as const, priority: 0 },
+      { address: { family: 4 as const, ip: '10.250.1.3', port: 80 }, weight: 1, health: 'DRAINING' as const, priority: 0 },
+    ] };
+    const r = encodeClusterEndpoints(cluster, 4, 7, 0x8000_0005);
+    expect({ ...decodeClusterKey(r.cluster.key), ...decodeClusterValue(r.cluster.value) }).toEqual({
+      gen: 7, clusterId: 4, lbPolicy: 'ROUND_ROBIN', endpointCount: 1, totalWeight: 2, rrCursor: 0, endpointSet: 0x8000_0005,
+    });
+    expect(r.endpoints.map((e) => decodeEndpointKey(e.key))).toEqual([{ set: 0x8000_0005, clusterId: 4, index: 0 }]);
   });
 });

@@ -24,11 +24,20 @@ describe('kmesh run arguments', () => {
         pinPath: '/sys/fs/bpf/kmesh',
         admin: { host: '127.0.0.1', port: 15200 },
         logFormat: 'json',
+        sockmap: true,
       },
     });
     const cmd = parseKmeshArgs(['run', '--config=a.yaml', '--cgroup', '/cg', '--pin-path', '/sys/fs/bpf/x', '--admin', 'off', '--log-format', 'text']);
     expect(cmd).toMatchObject({ kind: 'run', options: { pinPath: '/sys/fs/bpf/x', admin: null, logFormat: 'text' } });
     expect(cmd.kind === 'run' && cmd.options.configFile).toBe(`${process.cwd()}/a.yaml`);
+  });
+
+  it('--no-sockmap turns the sockmap acceleration off (on by default)', () => {
+    const off = parseKmeshArgs(['run', '--config', 'a.yaml', '--cgroup', '/cg', '--no-sockmap']);
+    expect(off).toMatchObject({ kind: 'run', options: { sockmap: false } });
+    expect(usageError(() => parseKmeshArgs(['run', '--config', 'a', '--cgroup', '/cg', '--no-sockmap=yes']))).toBe(
+      "kmesh run: option '--no-sockmap' takes no value (see 'kmesh run --help')",
+    );
   });
 
   it('names the problem on one line', () => {

@@ -144,7 +144,7 @@ describe.skipIf(process.getuid?.() !== 0)('kmesh run on the real kernel', () => 
     expect(maps.generations[0].clusters).toHaveLength(2);
     expect(maps.generations[0].endpoints).toHaveLength(2); // the UNHEALTHY endpoint is not in the kernel
     for (const program of programs) expect(existsSync(join(pinPath, 'links', program))).toBe(true);
-    expect(attachedPrograms(cgroup)).toEqual(programs);
+    expect(attachedPrograms(cgroup)).toEqual([...programs, 'kmesh_sockops'].sort()); // sock_ops: sockmap acceleration, on by default
     expect(JSON.parse(readFileSync(stateFile, 'utf8')).cgroup).toBe(cgroup);
 
     const stats = (await get(port, '/stats')).body;
@@ -171,7 +171,7 @@ describe.skipIf(process.getuid?.() !== 0)('kmesh run on the real kernel', () => 
     daemon.child.kill('SIGTERM');
     expect(await daemon.exited).toBe(0);
     for (const program of programs) expect(existsSync(join(pinPath, 'links', program))).toBe(true);
-    expect(attachedPrograms(cgroup)).toEqual(programs); // traffic keeps flowing
+    expect(attachedPrograms(cgroup)).toEqual([...programs, 'kmesh_sockops'].sort()); // sock_ops: sockmap acceleration, on by default // traffic keeps flowing
   });
 
   it('a second daemon on another cgroup is refused; on the same cgroup it adopts without reloading', async () => {

@@ -2,7 +2,7 @@
  * In-memory stand-ins for the kernel maps and the ABI codec, for unit tests of the
  * generation logic. Keys start with the generation (u32, host order) like the real ABI.
  */
-import type { KernelRecords, MeshModel } from '@kmesh/api';
+import type { ClusterModel, KernelRecords, MeshModel } from '@kmesh/api';
 import type { ConfigMap, RecordCodec } from '../src/kernel/generations.js';
 
 export class FakeMap implements ConfigMap {
@@ -14,9 +14,10 @@ export class FakeMap implements ConfigMap {
   lookup(key: Buffer): Buffer | null {
     return this.entries.get(key.toString('hex')) ?? null;
   }
-  update(key: Buffer, value: Buffer): void {
+  update(key: Buffer, value: Buffer, flag?: 'any' | 'noexist' | 'exist'): void {
     this.updates++;
     if (this.failAfter > 0 && --this.failAfter === 0) throw new Error('E2BIG: map full');
+    if (flag === 'exist' && !this.entries.has(key.toString('hex'))) throw new Error('ENOENT: no such key');
     this.entries.set(key.toString('hex'), Buffer.from(value));
   }
   delete(key: Buffer): boolean {
@@ -38,7 +39,22 @@ function key(gen: number, ...rest: number[]): Buffer {
   return b;
 }
 
-/** One listener record per listener, one cluster record per cluster, one endpoint record per endpoint. */
+/** A fake cluster record value: {endpoint count, endpoint set} then the name. */
+function clusterValue(count: number, set: number, name: string): Buffer {
+  return Buffer.concat([key(count, set), Buffer.from(name)]);
+}
+
+function clusterEndpoints(c: ClusterModel, clusterId: number, gen: number, set: number) {
+  return {
+    cluster: { key: key(gen, clusterId), value: clusterValue(c.endpoints.length, set, c.name) },
+    endpoints: c.endpoints.map((e, i) => ({ key: key(set, clusterId, i), value: Buffer.from(e.address.ip) })),
+  };
+}
+
+/**
+ * One listener record per listener, one cluster record per cluster, one endpoint record per
+ * endpoint. Endpoint keys are (set, cluster id, index); cluster values name their set.
+ */
 export const fakeCodec: RecordCodec & { capacityErrors: string[] } = {
   capacityErrors: [],
   checkCapacity() {
@@ -48,8 +64,8 @@ export const fakeCodec: RecordCodec & { capacityErrors: string[] } = {
     const clusterIds = new Map(model.clusters.map((c, i) => [c.name, i + 1]));
     return {
       listeners: model.listeners.map((l) => ({ key: key(gen, l.address.port), value: Buffer.from(l.name) })),
-      clusters: model.clusters.map((c) => ({ key: key(gen, clusterIds.get(c.name)!), value: Buffer.from(c.name) })),
-      endpoints: model.clusters.flatMap((c) => c.endpoints.map((e, i) => ({ key: key(gen, clusterIds.get(c.name)!, i), value: Buffer.from(e.address.ip) }))),
+      clusters: model.clusters.map((c) => clusterEndpoints(c, clusterIds.get(c.name)!, gen, gen).cluster),
+      endpoints: model.clusters.flatMap((c) => clusterEndpoints(c, clusterIds.get(c.name)!, gen, gen).endpoints),
       clusterIds,
     };
   },
@@ -61,6 +77,11 @@ export const fakeCodec: RecordCodec & { capacityErrors: string[] } = {
   },
   activeKey: () => Buffer.alloc(4),
   generationOfKey: (k: Buffer) => k.readUInt32LE(0),
+  encodeClusterEndpoints: clusterEndpoints,
+  encodeEndpointKey: (set: number, clusterId: number, index: number) => key(set, clusterId, index),
+  clusterRecordEndpoints: (k: Buffer, v: Buffer) => ({ clusterId: k.readUInt32LE(4), count: v.readUInt32LE(0), set: v.readUInt32LE(4) }),
+  endpointKeyRef: (k: Buffer) => ({ set: k.readUInt32LE(0), clusterId: k.readUInt32LE(4) }),
+  maxEndpointsPerGeneration: 1000,
 };
 
 export function model(listeners: number, endpointsPerCluster: number): MeshModel {

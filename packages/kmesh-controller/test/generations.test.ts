@@ -1,5 +1,5 @@
 import { beforeEach, describe, expect, it, vi } from 'vitest';
-import { CapacityExceededError, GenerationStore, nextGeneration } from '../src/kernel/generations.js';
+import { CapacityExceededError, GenerationStore, IN_PLACE_SET_BIT, nextGeneration } from '../src/kernel/generations.js';
 import { fakeCodec, fakeMaps, model } from './fakes.js';
 
 function gensIn(maps: ReturnType<typeof fakeMaps>): number[] {
@@ -101,6 +101,105 @@ describe('GenerationStore', () => {
     store.apply(model(1, 1));
     expect(maps.listener.entries.size).toBe(1);
     expect(maps.listener.lookup(Buffer.from([1, 0, 0, 0, 99, 0, 0, 0]))).toBeNull();
+    store.close();
+  });
+});
+
+describe('GenerationStore.applyEndpoints (endpoint-only change in place)', () => {
+  let clock = 0;
+  let maps: ReturnType<typeof fakeMaps>;
+  let store: GenerationStore;
+  const setOf = (clusterId: number) => maps.cluster.lookup(clusterKey(store.active().gen, clusterId))!.readUInt32LE(4);
+  const clusterKey = (gen: number, id: number) => {
+    const b = Buffer.alloc(8);
+    b.writeUInt32LE(gen, 0);
+    b.writeUInt32LE(id, 4);
+    return b;
+  };
+  const endpointSets = (clusterId: number) => [...new Set(maps.endpoint.keys().filter((k) => k.readUInt32LE(4) === clusterId).map((k) => k.readUInt32LE(0)))].sort();
+  beforeEach(() => {
+    clock = 0;
+    fakeCodec.capacityErrors = [];
+    maps = fakeMaps();
+    store = new GenerationStore(maps, fakeCodec, { graceMs: 500, now: () => clock });
+  });
+
+  it('keeps the generation, points the cluster at a fresh set, and deletes the old set after the grace period', () => {
+    const m = model(2, 2);
+    store.apply(m);
+    expect(setOf(1)).toBe(1);
+    const c0 = { ...m.clusters[0]!, endpoints: [...m.clusters[0]!.endpoints, { ...m.clusters[0]!.endpoints[0]!, address: { family: 4 as const, ip: '10.250.0.9', port: 8080 } }] };
+    const r = store.applyEndpoints([c0]);
+    expect(r).toMatchObject({ gen: 1, version: 2, records: { clusters: 1, endpoints: 3 } });
+    expect(store.active()).toEqual({ gen: 1, version: 2 });
+    const set = setOf(1);
+    expect(set).toBeGreaterThanOrEqual(IN_PLACE_SET_BIT); // never a generation number
+    expect(r.clusters[0]).toMatchObject({ name: 'c0', set, previousSet: 1, endpoints: 3 });
+    expect(setOf(2)).toBe(1); // the other cluster untouched
+    expect(endpointSets(1)).toEqual([1, set]); // the old set stays readable through the grace period
+    clock = 499;
+    store.sweep();
+    expect(endpointSets(1)).toEqual([1, set]);
+    clock = 500;
+    expect(store.sweep().deleted).toBe(2);
+    expect(endpointSets(1)).toEqual([set]);
+    expect(endpointSets(2)).toEqual([1]);
+    store.close();
+  });
+
+  it('a full sweep never deletes a set a cluster record names, and a later generation drops the in-place sets', () => {
+    const m = model(1, 1);
+    store.apply(m);
+    store.applyEndpoints([{ ...m.clusters[0]!, endpoints: [] }]);
+    const set = setOf(1);
+    store.sweep({ force: true }); // adoption-style sweep: the named set stays, the retired set 1 goes
+    expect(endpointSets(1)).toEqual([]); // no endpoints now: count 0
+    store.applyEndpoints([m.clusters[0]!]);
+    const set2 = setOf(1);
+    expect(set2).toBe(set + 1);
+    store.sweep({ force: true });
+    expect(endpointSets(1)).toEqual([set2]);
+    store.apply(model(1, 2));
+    clock = 1000;
+    store.sweep();
+    expect(endpointSets(1)).toEqual([2]);
+    store.close();
+  });
+
+  it('a failed endpoint write removes the fresh set and leaves the cluster record alone', () => {
+    const m = model(1, 2);
+    store.apply(m);
+    const before = maps.cluster.lookup(clusterKey(1, 1));
+    maps.endpoint.failAfter = 2;
+    expect(() => store.applyEndpoints([{ ...m.clusters[0]!, endpoints: [...m.clusters[0]!.endpoints].reverse() }])).toThrow(/writing endpoint record/);
+    expect(maps.cluster.lookup(clusterKey(1, 1))).toEqual(before);
+    expect(endpointSets(1)).toEqual([1]);
+    expect(store.active()).toEqual({ gen: 1, version: 1 });
+    store.close();
+  });
+
+  it('refuses a cluster the active generation does not have, and an adopted generation', () => {
+    const m = model(1, 1);
+    store.apply(m);
+    expect(() => store.applyEndpoints([{ ...m.clusters[0]!, name: 'new' }])).toThrow(/not in generation 1/);
+    const adopted = new GenerationStore(maps, fakeCodec, { graceMs: 500, now: () => clock });
+    expect(adopted.canApplyEndpoints()).toBe(false);
+    expect(() => adopted.applyEndpoints([m.clusters[0]!])).toThrow(/adopted/);
+    store.close();
+    adopted.close();
+  });
+
+  it('an adopting store continues the set numbering from the maps', () => {
+    const m = model(1, 1);
+    store.apply(m);
+    store.applyEndpoints([m.clusters[0]!]);
+    const set = setOf(1);
+    const next = new GenerationStore(maps, fakeCodec, { graceMs: 500, now: () => clock });
+    next.sweep({ force: true });
+    next.apply(m);
+    next.applyEndpoints([m.clusters[0]!]);
+    expect(setOf(1)).toBe(set + 1);
+    next.close();
     store.close();
   });
 });

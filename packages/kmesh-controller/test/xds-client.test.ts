@@ -137,6 +137,30 @@ describe.each(['sotw', 'delta'] as const)('xDS client (%s)', (mode) => {
     await until('new endpoints', () => endpointsOf(last(), 'web')?.join() === '10.250.1.7');
   });
 
+  it('an endpoint-only update patches the previous model: the other clusters and listeners are the same objects, the changed cluster is named', async () => {
+    const infos: { endpointClusters?: ReadonlySet<string> }[] = [];
+    server.setResources({
+      cluster: [edsCluster('web'), edsCluster('api')],
+      endpoint: [assignment('web', ['10.250.1.2']), assignment('api', ['10.250.2.2'])],
+      listener: [tcpListener('web', '10.96.0.1', 80, 'web'), tcpListener('api', '10.96.0.2', 80, 'api')],
+    });
+    client = new XdsClient({ address: server.address, mode, backoff: { initialMs: 50, maxMs: 200 }, onModel: (m, info) => { models.push(m); infos.push(info); } });
+    client.start();
+    await until('a model with both clusters', () => last()?.clusters.length === 2 && endpointsOf(last(), 'api') !== undefined);
+    const before = last()!;
+    const count = models.length;
+    server.setResources({ endpoint: [assignment('web', ['10.250.1.9']), assignment('api', ['10.250.2.2'])] });
+    await until('the new endpoint', () => models.length > count && endpointsOf(last(), 'web')?.join() === '10.250.1.9');
+    const after = last()!;
+    expect([...(infos.at(-1)!.endpointClusters ?? [])]).toEqual(['web']);
+    expect(after.listeners).toBe(before.listeners);
+    expect(after.clusters.find((c) => c.name === 'api')).toBe(before.clusters.find((c) => c.name === 'api'));
+    // an invalid assignment is still NACKed on the fast path, the model stays
+    server.setResources({ endpoint: [{ cluster_name: 'web', endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: 'not-an-ip', port_value: 80 } } } }] }] }, assignment('api', ['10.250.2.2'])] });
+    await server.waitForRequest((r) => r.kind === 'endpoint' && r.meaning === 'nack');
+    expect(endpointsOf(last(), 'web')).toEqual(['10.250.1.9']);
+  });
+
   it('reconnects after the server restarts, resubscribing with the versions it knows, and keeps the model meanwhile', async () => {
     connect();
     await until('a model', () => models.length === 1);

@@ -15,7 +15,9 @@
  *     -> weighted cluster choice         (route's cum_weights)
  *     -> km_cluster {gen, cluster id}    not found: ECONNREFUSED
  *     -> endpoint target n               (round robin cursor or random)
- *     -> km_endpoint {gen, cluster, i}   bisection on cum_weight; none: ECONNREFUSED
+ *     -> km_endpoint {ep_set, cluster, i} bisection on cum_weight; none: ECONNREFUSED
+ *                                        (ep_set from the cluster record: = gen after a
+ *                                        full push, fresh after an in-place endpoint change)
  *     -> rewrite, remember VIP in km_orig_dst
  *
  * Every outcome increments exactly one km_stats counter (enum kmesh_stat).
@@ -140,30 +142,30 @@ km_cluster_lookup(__u32 gen, __u32 cluster_id)
  * CPU. Taken modulo total_weight, an endpoint of weight w gets w consecutive
  * turns per cycle: weighted round robin without per-endpoint state. */
 static __always_inline __u32
-km_endpoint_pick_round_robin(struct km_cluster_value *cluster)
+km_endpoint_pick_round_robin(struct km_cluster_value *cluster, __u32 total_weight)
 {
-	return __sync_fetch_and_add(&cluster->rr_cursor, 1) % cluster->total_weight;
+	return __sync_fetch_and_add(&cluster->rr_cursor, 1) % total_weight;
 }
 
 /* RANDOM: uniform over the weight space, so weighted random. */
 static __always_inline __u32
-km_endpoint_pick_random(const struct km_cluster_value *cluster)
+km_endpoint_pick_random(__u32 total_weight)
 {
-	return bpf_get_prandom_u32() % cluster->total_weight;
+	return bpf_get_prandom_u32() % total_weight;
 }
 
 /* The point in [0, total_weight) that selects the endpoint, by policy.
  * An unknown code (a newer daemon than this object) falls back to round robin:
  * traffic keeps flowing with a fair spread rather than being refused. */
 static __always_inline __u32
-km_endpoint_pick_target(struct km_cluster_value *cluster)
+km_endpoint_pick_target(struct km_cluster_value *cluster, const struct km_cluster_value *snap)
 {
-	switch (cluster->lb_policy) {
+	switch (snap->lb_policy) {
 	case KMESH_LB_RANDOM:
-		return km_endpoint_pick_random(cluster);
+		return km_endpoint_pick_random(snap->total_weight);
 	case KMESH_LB_ROUND_ROBIN:
 	default:
-		return km_endpoint_pick_round_robin(cluster);
+		return km_endpoint_pick_round_robin(cluster, snap->total_weight);
 	}
 }
 
@@ -173,9 +175,9 @@ km_endpoint_pick_target(struct km_cluster_value *cluster)
  * loop always converges for a valid record; a record that does not (missing
  * index, inconsistent sums) yields NULL rather than a wrong endpoint. */
 static __always_inline const struct km_endpoint_value *
-km_endpoint_search_weight(__u32 gen, __u32 cluster_id, __u32 count, __u32 n)
+km_endpoint_search_weight(__u32 set, __u32 cluster_id, __u32 count, __u32 n)
 {
-	struct km_endpoint_key key = { .gen = gen, .cluster_id = cluster_id };
+	struct km_endpoint_key key = { .set = set, .cluster_id = cluster_id };
 	const struct km_endpoint_value *ep;
 	__u32 lo = 0, hi, mid, step;
 
@@ -213,7 +215,7 @@ static __always_inline const struct km_endpoint_value *
 km_route_connect(const struct km_addr *dst, enum kmesh_stat *stat)
 {
 	const struct km_endpoint_value *ep;
-	struct km_cluster_value *cluster;
+	struct km_cluster_value *cluster, snap;
 	const struct km_route *route;
 	__u32 gen, cluster_id, n;
 
@@ -245,15 +247,21 @@ km_route_connect(const struct km_addr *dst, enum kmesh_stat *stat)
 		return NULL;
 	}
 
+	/* An endpoint-only change replaces this record in place (new ep_set,
+	 * count and weight together). Hash map elements are type-stable memory
+	 * that an update may recycle, so the fields are read once, at once,
+	 * into a snapshot: the search then uses one consistent record. */
+	snap = *cluster;
+
 	/* A cluster whose endpoints are all unhealthy is written with count 0;
 	 * the listener is still ours, so the connect is refused, not leaked to
 	 * the VIP (which has no route). */
-	if (cluster->endpoint_count == 0 || cluster->total_weight == 0) {
+	if (snap.endpoint_count == 0 || snap.total_weight == 0) {
 		*stat = KMESH_STAT_CONNECT_NO_ENDPOINT;
 		return NULL;
 	}
-	n = km_endpoint_pick_target(cluster);
-	ep = km_endpoint_search_weight(gen, cluster_id, cluster->endpoint_count, n);
+	n = km_endpoint_pick_target(cluster, &snap);
+	ep = km_endpoint_search_weight(snap.ep_set, cluster_id, snap.endpoint_count, n);
 	if (!ep) {
 		*stat = KMESH_STAT_CONNECT_NO_ENDPOINT;
 		return NULL;

@@ -14,8 +14,9 @@ const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const repoRoot = resolve(packageRoot, '..', '..');
 
 /** Absolute paths of the compiled BPF objects. */
-export const objectPaths: { readonly l4: string } = Object.freeze({
+export const objectPaths: { readonly l4: string; readonly sockmap: string } = Object.freeze({
   l4: resolve(packageRoot, 'dist', 'bpf', 'kmesh_l4.bpf.o'),
+  sockmap: resolve(packageRoot, 'dist', 'bpf', 'kmesh_sockmap.bpf.o'),
 });
 
 /** The cgroup hooks the L4 object serves. */
@@ -31,3 +32,21 @@ export const l4Programs: readonly { readonly name: string; readonly attach: L4At
 
 /** Absolute path of the kernel ABI header (map keys and values). */
 export const abiHeader: string = resolve(repoRoot, 'kernel', 'include', 'kmesh_abi.h');
+
+/** Where a program of kmesh_sockmap.bpf.o attaches: the cgroup (sock_ops) or the sockhash (msg_verdict). */
+export type SockmapAttach = 'sock_ops' | 'msg_verdict';
+
+/**
+ * Programs in kmesh_sockmap.bpf.o by function name. The msg_verdict program must be attached to the
+ * sockhash before sock_ops inserts sockets: a socket takes the map's programs when it is inserted.
+ */
+export const sockmapPrograms: readonly { readonly name: string; readonly attach: SockmapAttach }[] = Object.freeze([
+  Object.freeze({ name: 'kmesh_sk_msg', attach: 'msg_verdict' }),
+  Object.freeze({ name: 'kmesh_sockops', attach: 'sock_ops' }),
+] as const);
+
+/** The sockhash and the counters of kmesh_sockmap.bpf.o (pinned by name, like the L4 maps). */
+export const sockmapMapNames = Object.freeze({ sockets: 'km_sock', stats: 'km_sock_stats' } as const);
+
+/** Absolute path of the sockmap ABI header (km_sock key, km_sock_stats reasons). */
+export const sockmapHeader: string = resolve(repoRoot, 'kernel', 'include', 'kmesh_sockmap.h');

@@ -15,6 +15,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import {
   AddressFamily,
   ChainPrefix,
+  EndpointSet,
   LbPolicyCode,
   Limits,
   MapNames,
@@ -22,15 +23,20 @@ import {
   StatNames,
   Structs,
   type StructSpec,
+  SockmapLimits,
+  SockmapMapNames,
+  SockmapStructs,
+  SockStatNames,
+  type SockmapStructSpec,
 } from '../../kmesh-api/src/abi/layout.js';
-import { abiHeader, l4Programs, objectPaths } from '../src/index.js';
+import { abiHeader, l4Programs, objectPaths, sockmapHeader, sockmapMapNames, sockmapPrograms } from '../src/index.js';
 import { Btf } from './btf.js';
 import { readHeader, type CHeader } from './header.js';
 
 const packageDir = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
 // BPF map type numbers from <linux/bpf.h> (enum bpf_map_type).
-const MapType = { HASH: 1, ARRAY: 2, PERCPU_ARRAY: 6, LPM_TRIE: 11, SK_STORAGE: 24 } as const;
+const MapType = { HASH: 1, ARRAY: 2, PERCPU_ARRAY: 6, LPM_TRIE: 11, SOCKHASH: 18, SK_STORAGE: 24 } as const;
 const LIBBPF_PIN_BY_NAME = 1;
 const BPF_F_NO_PREALLOC = 1;
 
@@ -114,6 +120,10 @@ describe('maps: declarations in kmesh_maps.h vs docs/architecture.md', () => {
 });
 
 describe('constants: layout.ts vs kmesh_abi.h', () => {
+  it('the in-place endpoint set bit matches KMESH_EP_SET_INPLACE_BIT (generations stay below it)', () => {
+    expect(header.defines.get('KMESH_EP_SET_INPLACE_BIT')).toBe(EndpointSet.inPlaceBit);
+  });
+
   it('Limits match the KMESH_MAX_* defines', () => {
     expect({
       weightedClusters: header.defines.get('KMESH_MAX_WEIGHTED_CLUSTERS'),
@@ -169,5 +179,65 @@ describe('constants: layout.ts vs kmesh_abi.h', () => {
 describe('programs: the object serves the contract', () => {
   it('holds exactly the l4Programs functions', () => {
     expect(btf.functions().sort()).toEqual(l4Programs.map((p) => p.name).sort());
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// kmesh_sockmap.bpf.o: its own header (kmesh_sockmap.h), structs, maps and programs.
+
+describe('sockmap object: layout.ts vs BTF of kmesh_sockmap.bpf.o and kmesh_sockmap.h', () => {
+  let sbtf: Btf;
+  let sheader: CHeader;
+  beforeAll(() => {
+    sbtf = Btf.fromObject(objectPaths.sockmap);
+    sheader = readHeader(sockmapHeader);
+  });
+
+  it.each(Object.entries(SockmapStructs) as [string, SockmapStructSpec][])('%s', (_key, spec) => {
+    const struct = sbtf.struct(spec.cName);
+    expect(struct, `struct ${spec.cName} missing from the sockmap object's BTF`).toBeDefined();
+    expect(struct!.size, `sizeof(struct ${spec.cName})`).toBe(spec.size);
+    const members = sbtf.members(struct!);
+    expect(members.map((m) => m.name)).toEqual(spec.fields.map((f) => f.name));
+    for (const [i, field] of spec.fields.entries()) {
+      const m = members[i]!;
+      expect({ field: field.name, offset: m.offset, size: m.size }).toEqual({ field: field.name, offset: field.offset, size: field.size });
+      const arrayKind = field.kind.endsWith('[]');
+      expect(m.type.kind, `${spec.cName}.${field.name}`).toBe(arrayKind ? 'ARRAY' : 'INT');
+      if (arrayKind) expect(m.type.nr_elems, `${spec.cName}.${field.name} element count`).toBe(field.count);
+    }
+  });
+
+  it('every km_* struct of the sockmap object is described in layout.ts', () => {
+    const inObject = sbtf.types.filter((t) => t.kind === 'STRUCT' && t.name.startsWith('km_')).map((t) => t.name);
+    expect([...inObject].sort()).toEqual(Object.values(SockmapStructs).map((s) => s.cName).sort());
+  });
+
+  it('maps: km_sock is a pinned SOCKHASH by km_sock_key, km_sock_stats a pinned per-CPU counter array', () => {
+    const sock = sbtf.mapDef(SockmapMapNames.sockets);
+    expect(sock, 'km_sock missing').toBeDefined();
+    expect(sock!.ints).toMatchObject({ type: MapType.SOCKHASH, max_entries: SockmapLimits.sockets, pinning: LIBBPF_PIN_BY_NAME });
+    expect(sock!.key?.name).toBe('km_sock_key');
+    const stats = sbtf.mapDef(SockmapMapNames.stats);
+    expect(stats, 'km_sock_stats missing').toBeDefined();
+    expect(stats!.ints).toMatchObject({ type: MapType.PERCPU_ARRAY, max_entries: SockStatNames.length, pinning: LIBBPF_PIN_BY_NAME });
+    expect(stats!.value?.name).toBe('km_sock_counter');
+    const maps = sbtf.types.find((t) => t.kind === 'DATASEC' && t.name === '.maps');
+    expect((maps?.vars ?? []).map((v) => sbtf.type(v.type_id).name).sort()).toEqual(Object.values(SockmapMapNames).sort());
+    expect(sockmapMapNames).toEqual(SockmapMapNames);
+  });
+
+  it('SockStatNames match enum kmesh_sock_stat and KMESH_MAX_SOCKETS matches SockmapLimits', () => {
+    const entries = sheader.enums.get('kmesh_sock_stat');
+    expect(entries, 'enum kmesh_sock_stat not found in kmesh_sockmap.h').toBeDefined();
+    const stats = entries!.filter((e) => e.name !== 'KMESH_SOCK_STAT_MAX');
+    expect(stats.map((e) => e.value)).toEqual(stats.map((_, i) => i));
+    expect(stats.map((e) => e.name.replace(/^KMESH_SOCK_STAT_/, '').toLowerCase())).toEqual([...SockStatNames]);
+    expect(entries!.find((e) => e.name === 'KMESH_SOCK_STAT_MAX')?.value).toBe(SockStatNames.length);
+    expect({ sockets: sheader.defines.get('KMESH_MAX_SOCKETS') }).toEqual(SockmapLimits);
+  });
+
+  it('holds exactly the sockmapPrograms functions', () => {
+    expect(sbtf.functions().sort()).toEqual(sockmapPrograms.map((p) => p.name).sort());
   });
 });

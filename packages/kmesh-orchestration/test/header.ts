@@ -12,7 +12,8 @@ export interface CHeader {
 export function readHeader(path: string): CHeader {
   const text = readFileSync(path, 'utf8').replace(/\/\*[\s\S]*?\*\//g, '');
   const defines = new Map<string, number>();
-  for (const m of text.matchAll(/^#define\s+(\w+)\s+(\d+)\s*$/gm)) defines.set(m[1]!, Number(m[2]));
+  // Decimal or hex, with an optional unsigned suffix (0x80000000u).
+  for (const m of text.matchAll(/^#define\s+(\w+)\s+(0x[0-9a-fA-F]+|\d+)[uU]?\s*$/gm)) defines.set(m[1]!, Number(m[2]));
 
   const enums = new Map<string, { name: string; value: number }[]>();
   for (const m of text.matchAll(/enum\s+(\w+)\s*\{([^}]*)\}/g)) {

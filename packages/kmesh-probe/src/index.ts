@@ -1,5 +1,9 @@
 /**
- * kmesh-probe: tracepoint observability (connection open/close, bytes, retransmits → metrics and access
- * logs). Not implemented yet; the L4 data path does not depend on it. Tracked as its own issue.
+ * @kmesh/probe: tracepoint observability of mesh connections (open, close, failures, bytes,
+ * retransmits) → Prometheus metrics through OpenTelemetry, JSON access logs, endpoint health signals.
  */
-export const probeImplemented = false as const;
+export { Probe, probeObjectPath, probePrograms, type ProbeOptions } from './probe.js';
+export { ProbeMetrics, connectionLabels, type ConnectionLabels, type DaemonHealth } from './metrics.js';
+export { accessLogEntry, accessLogHeader, formatAccessLogRow, type AccessLogEntry } from './access-log.js';
+export { EndpointHealth, type EndpointHealthTotals, type EndpointSignal, type EndpointSignalListener } from './health.js';
+export { closeReason, decodeEvent, eventLayout, formatAddress, ProbeKind, ProbeStatNames, type ProbeAddress, type ProbeEvent } from './event.js';

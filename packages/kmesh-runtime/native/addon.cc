@@ -19,6 +19,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeProgram", program);
   exports.Set("NativeLink", link);
   exports.Set("NativeMap", map);
+  exports.Set("NativeRingBuffer", NativeRingBuffer::Define(env));
   DefineSystemFunctions(env, exports);
   return exports;
 }

@@ -13,6 +13,7 @@ Napi::Function NativeProgram::Define(Napi::Env env) {
                          InstanceAccessor<&NativeProgram::GetName>("name"),
                          InstanceAccessor<&NativeProgram::GetSection>("section"),
                          InstanceMethod<&NativeProgram::AttachCgroup>("attachCgroup"),
+                         InstanceMethod<&NativeProgram::Attach>("attach"),
                      });
 }
 
@@ -54,4 +55,18 @@ Napi::Value NativeProgram::AttachCgroup(const Napi::CallbackInfo& info) {
                   "program \"" + name_ + "\" to cgroup " + dir, capture.Tail());
   }
   return NativeLink::Wrap(env, link, "link of program \"" + name_ + "\" on cgroup " + dir);
+}
+
+// attach(): libbpf's auto-attach by section name (tp_btf/..., tracepoint/.../..., raw_tp/...). These hooks
+// are host-wide: the program itself must filter what it reports.
+Napi::Value NativeProgram::Attach(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  bpf_program* program = CheckedLoaded(env);
+  LibbpfLogCapture capture;
+  bpf_link* link = bpf_program__attach(program);
+  if (link == nullptr) {
+    ThrowBpfError(env, "bpf_program__attach", errno, "program \"" + name_ + "\" (section " + section_ + ")",
+                  capture.Tail());
+  }
+  return NativeLink::Wrap(env, link, "link of program \"" + name_ + "\" on " + section_);
 }

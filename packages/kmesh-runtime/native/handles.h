@@ -4,9 +4,13 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "common.h"
+
+struct ring_buffer;
+typedef struct uv_poll_s uv_poll_t;
 
 // Owns a struct bpf_object (from bpf_object__open_file).
 class NativeObject : public Napi::ObjectWrap<NativeObject> {
@@ -50,6 +54,7 @@ class NativeProgram : public Napi::ObjectWrap<NativeProgram> {
     return Napi::String::New(info.Env(), section_);
   }
   Napi::Value AttachCgroup(const Napi::CallbackInfo& info);
+  Napi::Value Attach(const Napi::CallbackInfo& info);
 
   Napi::ObjectReference owner_;
   NativeObject* object_ = nullptr;
@@ -94,6 +99,12 @@ class NativeMap : public Napi::ObjectWrap<NativeMap> {
   explicit NativeMap(const Napi::CallbackInfo& info);  // (fd, name, origin)
   ~NativeMap() override;
 
+  // The map fd, or throws when closed (for the ring buffer, which mmaps it).
+  int Fd(Napi::Env env) const { return Checked(env); }
+  int Checked(Napi::Env env) const;
+  uint32_t Type() const { return type_; }
+  const std::string& Name() const { return name_; }
+
  private:
   static Napi::Value FromPin(const Napi::CallbackInfo& info);
   Napi::Value Info(const Napi::CallbackInfo& info);
@@ -104,7 +115,6 @@ class NativeMap : public Napi::ObjectWrap<NativeMap> {
   Napi::Value Pin(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   void Describe(Napi::Env env, int fd, const std::string& name, const std::string& origin);
-  int Checked(Napi::Env env) const;
   void CheckKey(Napi::Env env, const Napi::Buffer<uint8_t>& key) const;
   std::string Subject() const { return "map \"" + name_ + "\""; }
 
@@ -115,6 +125,32 @@ class NativeMap : public Napi::ObjectWrap<NativeMap> {
   uint32_t valueSize_ = 0;
   uint32_t maxEntries_ = 0;
   uint32_t valueBufferSize_ = 0;  // what lookup returns: per-CPU maps hold one 8-byte-aligned slot per CPU
+};
+
+// Consumes a BPF ring buffer map from the Node event loop: a libuv poll handle watches the epoll fd
+// of libbpf's ring_buffer, and each wakeup drains the ring into one JS callback call (Buffer[]).
+class NativeRingBuffer : public Napi::ObjectWrap<NativeRingBuffer> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  explicit NativeRingBuffer(const Napi::CallbackInfo& info);  // (NativeMap, callback)
+  ~NativeRingBuffer() override;
+
+ private:
+  static void OnReadable(uv_poll_t* handle, int status, int events);
+  size_t Drain(Napi::Env env);
+  void Release();
+  Napi::Value Consume(const Napi::CallbackInfo& info);
+  Napi::Value Ref(const Napi::CallbackInfo& info);
+  Napi::Value Unref(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+
+  ring_buffer* rb_ = nullptr;
+  struct RingBufferBatch* batch_ = nullptr;
+  uv_poll_t* poll_ = nullptr;
+  std::string name_;
+  Napi::ObjectReference map_;
+  Napi::FunctionReference callback_;
+  std::unique_ptr<Napi::AsyncContext> context_;
 };
 
 // Functions of the module that are not tied to a handle (bpffs, cpus, pins).

@@ -4,4 +4,5 @@ export { BpfObject, type BpfObjectOpenOptions } from './object.js';
 export { BpfProgram } from './program.js';
 export { BpfLink } from './link.js';
 export { BpfMap, type UpdateFlag } from './map.js';
+export { RingBuffer, type RingBufferRecordsHandler } from './ring-buffer.js';
 export { isBpffs, mountBpffs, possibleCpus, unpinPath } from './system.js';

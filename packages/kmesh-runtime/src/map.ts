@@ -7,6 +7,15 @@ export type UpdateFlag = 'any' | 'noexist' | 'exist';
 // BPF_ANY, BPF_NOEXIST, BPF_EXIST from linux/bpf.h.
 const updateFlagValues: Record<UpdateFlag, number> = { any: 0, noexist: 1, exist: 2 };
 
+const handles = new WeakMap<BpfMap, NativeMapHandle>();
+
+/** @internal The native handle behind a map (for RingBuffer). */
+export function nativeMap(map: BpfMap): NativeMapHandle {
+  const handle = handles.get(map);
+  if (handle === undefined) throw new TypeError('expected a BpfMap from BpfObject.map() or BpfMap.fromPin()');
+  return handle;
+}
+
 export class BpfMap {
   readonly name: string;
   /** enum bpf_map_type, e.g. 1 = HASH, 2 = ARRAY, 6 = PERCPU_ARRAY. */
@@ -22,6 +31,7 @@ export class BpfMap {
   /** @internal Use BpfObject.map() or BpfMap.fromPin(). */
   constructor(handle: NativeMapHandle) {
     this.#native = handle;
+    handles.set(this, handle);
     const info = handle.info();
     this.name = info.name;
     this.type = info.type;

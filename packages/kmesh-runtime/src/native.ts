@@ -36,6 +36,14 @@ export interface NativeProgramHandle {
   readonly name: string;
   readonly section: string;
   attachCgroup(dir: string): NativeLinkHandle;
+  attach(): NativeLinkHandle;
+}
+
+export interface NativeRingBufferHandle {
+  consume(): number;
+  ref(): void;
+  unref(): void;
+  close(): void;
 }
 
 export interface NativeObjectHandle {
@@ -53,6 +61,7 @@ interface NativeModule {
   NativeObject: new (path: string, pinRoot?: string) => NativeObjectHandle;
   NativeLink: { fromPin(path: string): NativeLinkHandle };
   NativeMap: { fromPin(path: string): NativeMapHandle };
+  NativeRingBuffer: new (map: NativeMapHandle, onRecords: (records: Buffer[]) => void) => NativeRingBufferHandle;
   isBpffs(dir: string): boolean;
   mountBpffs(dir: string): void;
   possibleCpus(): number;

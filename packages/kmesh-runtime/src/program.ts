@@ -29,4 +29,11 @@ export class BpfProgram {
   attachCgroup(cgroupDir: string): BpfLink {
     return new BpfLink(nativeProgram(this).attachCgroup(cgroupDir));
   }
+
+  /** Attaches by section name (libbpf auto-attach): tp_btf/<event>, tracepoint/<category>/<event>,
+   *  raw_tp/<event>. These hooks are host-wide; the program must filter what it reports. The link
+   *  detaches when closed or garbage-collected unless pinned. */
+  attach(): BpfLink {
+    return new BpfLink(nativeProgram(this).attach());
+  }
 }

@@ -50,9 +50,12 @@ export interface ClusterValue {
   endpointCount: number;
   totalWeight: number;
   rrCursor: number;
+  /** km_endpoint_key.set of the cluster's endpoints (= gen after a full push). */
+  endpointSet: number;
 }
 export interface EndpointKey {
-  gen: number;
+  /** The endpoint set (a generation, or an in-place set with the high bit). */
+  set: number;
   clusterId: number;
   index: number;
 }
@@ -65,7 +68,10 @@ export interface OrigDstValue {
   vip: SocketAddress;
 }
 
-/** Every configuration key starts with its u32 generation (host order). */
+/**
+ * Every configuration key starts with its u32 generation (host order); except km_chain keys
+ * (see generationOfChainKey) and km_endpoint keys, whose first u32 is the endpoint set.
+ */
 export function generationOfKey(key: Buffer): number {
   if (key.length < 4) throw new RangeError(`a configuration key starts with a 4-byte generation, got ${key.length} bytes`);
   return key.readUInt32LE(0);
@@ -146,13 +152,14 @@ export function decodeClusterValue(buf: Buffer): ClusterValue {
     endpointCount: buf.readUInt32LE(offsetOf('km_cluster_value', 'endpoint_count')),
     totalWeight: buf.readUInt32LE(offsetOf('km_cluster_value', 'total_weight')),
     rrCursor: buf.readUInt32LE(offsetOf('km_cluster_value', 'rr_cursor')),
+    endpointSet: buf.readUInt32LE(offsetOf('km_cluster_value', 'ep_set')),
   };
 }
 
 export function decodeEndpointKey(buf: Buffer): EndpointKey {
   expectSize(buf, 'km_endpoint_key');
   return {
-    gen: buf.readUInt32LE(offsetOf('km_endpoint_key', 'gen')),
+    set: buf.readUInt32LE(offsetOf('km_endpoint_key', 'set')),
     clusterId: buf.readUInt32LE(offsetOf('km_endpoint_key', 'cluster_id')),
     index: buf.readUInt32LE(offsetOf('km_endpoint_key', 'index')),
   };

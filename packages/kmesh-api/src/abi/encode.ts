@@ -28,6 +28,14 @@ export interface KernelRecords {
 
 const maxU32 = 0xffffffff;
 
+/**
+ * A zero-filled buffer from Node's shared pool: a push of 100,000 endpoints allocates 200,000
+ * small buffers, and Buffer.alloc gives each its own ArrayBuffer (several times slower).
+ */
+function zeroed(size: number): Buffer {
+  return Buffer.allocUnsafe(size).fill(0);
+}
+
 function checkGeneration(gen: number): void {
   // Generation 0 means "no configuration yet" in km_active.
   if (!Number.isInteger(gen) || gen < 1 || gen > maxU32) throw new RangeError(`generation must be an integer from 1 to ${maxU32}, got ${gen}`);
@@ -44,7 +52,7 @@ function writeU32Array(buf: Buffer, at: number, values: readonly number[]): void
 }
 
 export function encodeListenerKey(gen: number, listener: Pick<ListenerModel, 'address'>): Buffer {
-  const key = Buffer.alloc(structSize('km_listener_key'));
+  const key = zeroed(structSize('km_listener_key'));
   key.writeUInt32LE(gen, offsetOf('km_listener_key', 'gen'));
   writeAddr(key, offsetOf('km_listener_key', 'addr'), listener.address);
   return key;
@@ -81,7 +89,7 @@ const actionOfKind: Record<ChainAction['kind'] | 'no_chain', RouteAction> = {
 
 /** A km_route: the action, and for tcp_proxy the weighted clusters (zero otherwise). */
 export function encodeRouteValue(action: ChainAction | { kind: 'no_chain' }, clusterIds: ReadonlyMap<string, number>, where: string): Buffer {
-  const value = Buffer.alloc(structSize('km_route'));
+  const value = zeroed(structSize('km_route'));
   value.writeUInt32LE(RouteActionCode[actionOfKind[action.kind]], offsetOf('km_route', 'action'));
   if (action.kind === 'tcp_proxy') writeWeightedClusters(value, action.route, clusterIds, where);
   return value;
@@ -95,7 +103,7 @@ export function encodeListenerValue(listener: ListenerModel, clusterIds: Readonl
 
 /** A km_chain key: LPM prefix length, generation, port, family and masked address. */
 export function encodeChainKey(gen: number, entry: Pick<ChainEntry, 'prefixBits' | 'port' | 'familyCode' | 'ip'>): Buffer {
-  const key = Buffer.alloc(structSize('km_chain_key'));
+  const key = zeroed(structSize('km_chain_key'));
   key.writeUInt32LE(entry.prefixBits, offsetOf('km_chain_key', 'prefixlen'));
   key.writeUInt32LE(gen, offsetOf('km_chain_key', 'gen'));
   key.writeUInt16BE(entry.port, offsetOf('km_chain_key', 'port'));
@@ -105,31 +113,34 @@ export function encodeChainKey(gen: number, entry: Pick<ChainEntry, 'prefixBits'
 }
 
 export function encodeClusterKey(gen: number, clusterId: number): Buffer {
-  const key = Buffer.alloc(structSize('km_cluster_key'));
+  const key = zeroed(structSize('km_cluster_key'));
   key.writeUInt32LE(gen, offsetOf('km_cluster_key', 'gen'));
   key.writeUInt32LE(clusterId, offsetOf('km_cluster_key', 'cluster_id'));
   return key;
 }
 
-export function encodeClusterValue(lbPolicy: ClusterModel['lbPolicy'], endpointCount: number, totalWeight: number): Buffer {
-  const value = Buffer.alloc(structSize('km_cluster_value'));
+/** endpointSet: the km_endpoint_key.set of this cluster's endpoints (the generation after a full push). */
+export function encodeClusterValue(lbPolicy: ClusterModel['lbPolicy'], endpointCount: number, totalWeight: number, endpointSet: number): Buffer {
+  const value = zeroed(structSize('km_cluster_value'));
   value.writeUInt32LE(LbPolicyCode[lbPolicy], offsetOf('km_cluster_value', 'lb_policy'));
   value.writeUInt32LE(endpointCount, offsetOf('km_cluster_value', 'endpoint_count'));
   value.writeUInt32LE(totalWeight, offsetOf('km_cluster_value', 'total_weight'));
   value.writeUInt32LE(0, offsetOf('km_cluster_value', 'rr_cursor'));
+  value.writeUInt32LE(endpointSet, offsetOf('km_cluster_value', 'ep_set'));
   return value;
 }
 
-export function encodeEndpointKey(gen: number, clusterId: number, index: number): Buffer {
-  const key = Buffer.alloc(structSize('km_endpoint_key'));
-  key.writeUInt32LE(gen, offsetOf('km_endpoint_key', 'gen'));
+/** set: the endpoint set named by the cluster record's ep_set. */
+export function encodeEndpointKey(set: number, clusterId: number, index: number): Buffer {
+  const key = zeroed(structSize('km_endpoint_key'));
+  key.writeUInt32LE(set, offsetOf('km_endpoint_key', 'set'));
   key.writeUInt32LE(clusterId, offsetOf('km_endpoint_key', 'cluster_id'));
   key.writeUInt32LE(index, offsetOf('km_endpoint_key', 'index'));
   return key;
 }
 
 export function encodeEndpointValue(endpoint: { address: ListenerModel['address']; weight: number }, cumWeight: number): Buffer {
-  const value = Buffer.alloc(structSize('km_endpoint_value'));
+  const value = zeroed(structSize('km_endpoint_value'));
   writeAddr(value, offsetOf('km_endpoint_value', 'addr'), endpoint.address);
   value.writeUInt32LE(endpoint.weight, offsetOf('km_endpoint_value', 'weight'));
   value.writeUInt32LE(cumWeight, offsetOf('km_endpoint_value', 'cum_weight'));
@@ -138,7 +149,7 @@ export function encodeEndpointValue(endpoint: { address: ListenerModel['address'
 
 /** The km_active value: the generation connect() reads, and a version for diagnostics. */
 export function encodeActive(gen: number, version: number): Buffer {
-  const value = Buffer.alloc(structSize('km_active'));
+  const value = zeroed(structSize('km_active'));
   value.writeUInt32LE(gen, offsetOf('km_active', 'gen'));
   value.writeUInt32LE(version, offsetOf('km_active', 'version'));
   return value;
@@ -166,14 +177,25 @@ export function encodeModel(model: MeshModel, gen: number): KernelRecords {
   const clusters: KernelRecord[] = [];
   const endpoints: KernelRecord[] = [];
   for (const cluster of model.clusters) {
-    const id = clusterIds.get(cluster.name)!;
-    const usable = usableEndpoints(cluster).endpoints;
-    let cum = 0;
-    usable.forEach((e, index) => {
-      cum += e.weight;
-      endpoints.push({ key: encodeEndpointKey(gen, id, index), value: encodeEndpointValue(e, cum) });
-    });
-    clusters.push({ key: encodeClusterKey(gen, id), value: encodeClusterValue(cluster.lbPolicy, usable.length, cum) });
+    // A full push names every cluster's endpoints by the generation itself.
+    const encoded = encodeClusterEndpoints(cluster, clusterIds.get(cluster.name)!, gen, gen);
+    endpoints.push(...encoded.endpoints);
+    clusters.push(encoded.cluster);
   }
   return { listeners, chains, clusters, endpoints, clusterIds };
+}
+
+/**
+ * One cluster's record of generation gen and its endpoints under endpoint set `set`: what an
+ * endpoint-only change writes (a fresh set, then the cluster record replaced in place).
+ */
+export function encodeClusterEndpoints(cluster: ClusterModel, clusterId: number, gen: number, set: number): { cluster: KernelRecord; endpoints: KernelRecord[] } {
+  const usable = usableEndpoints(cluster).endpoints;
+  const endpoints: KernelRecord[] = [];
+  let cum = 0;
+  usable.forEach((e, index) => {
+    cum += e.weight;
+    endpoints.push({ key: encodeEndpointKey(set, clusterId, index), value: encodeEndpointValue(e, cum) });
+  });
+  return { cluster: { key: encodeClusterKey(gen, clusterId), value: encodeClusterValue(cluster.lbPolicy, usable.length, cum, set) }, endpoints };
 }

@@ -12,10 +12,15 @@ export function structSize(name: StructName): number {
   return Structs[name].size;
 }
 
+/** "struct.field" → offset, built once: encoders call offsetOf per record (100,000s per push). */
+const offsets = new Map<string, number>(
+  Object.entries(Structs).flatMap(([struct, spec]) => (spec.fields as readonly { name: string; offset: number }[]).map((f) => [`${struct}.${f.name}`, f.offset] as [string, number])),
+);
+
 export function offsetOf(name: StructName, fieldName: string): number {
-  const f = (Structs[name].fields as readonly { name: string; offset: number }[]).find((x) => x.name === fieldName);
-  if (!f) throw new Error(`layout: ${name} has no field ${fieldName}`);
-  return f.offset;
+  const offset = offsets.get(`${name}.${fieldName}`);
+  if (offset === undefined) throw new Error(`layout: ${name} has no field ${fieldName}`);
+  return offset;
 }
 
 /** Checks a buffer's length before a decode, naming the struct when it is wrong. */

@@ -36,6 +36,12 @@ export const Limits = {
   chains: 65536,
 } as const;
 
+/**
+ * KMESH_EP_SET_INPLACE_BIT: endpoint set numbers of in-place endpoint changes have it set;
+ * generations stay below it, so a set number never equals a generation.
+ */
+export const EndpointSet = { inPlaceBit: 0x8000_0000 } as const;
+
 export const AddressFamily = { inet: 2, inet6: 10 } as const;
 
 /** enum kmesh_lb_policy */
@@ -134,19 +140,20 @@ export const Structs = {
   },
   km_cluster_value: {
     cName: 'km_cluster_value',
-    size: 16,
+    size: 20,
     fields: [
       { name: 'lb_policy', offset: 0, size: 4, kind: 'u32' },
       { name: 'endpoint_count', offset: 4, size: 4, kind: 'u32' },
       { name: 'total_weight', offset: 8, size: 4, kind: 'u32' },
       { name: 'rr_cursor', offset: 12, size: 4, kind: 'u32' },
+      { name: 'ep_set', offset: 16, size: 4, kind: 'u32' },
     ],
   },
   km_endpoint_key: {
     cName: 'km_endpoint_key',
     size: 12,
     fields: [
-      { name: 'gen', offset: 0, size: 4, kind: 'u32' },
+      { name: 'set', offset: 0, size: 4, kind: 'u32' },
       { name: 'cluster_id', offset: 4, size: 4, kind: 'u32' },
       { name: 'index', offset: 8, size: 4, kind: 'u32' },
     ],
@@ -177,3 +184,47 @@ export const MapNames = {
   origDst: 'km_orig_dst',
   stats: 'km_stats',
 } as const;
+
+// ---------------------------------------------------------------------------------------------
+// Sockmap acceleration (kernel/include/kmesh_sockmap.h, object kmesh_sockmap.bpf.o).
+
+/** KMESH_MAX_SOCKETS: capacity of km_sock. */
+export const SockmapLimits = { sockets: 65536 } as const;
+
+/** enum kmesh_sock_stat, in index order. Each slot of km_sock_stats is a km_sock_counter {count, bytes}. */
+export const SockStatNames = ['inserted', 'insert_failed', 'redirected', 'no_peer', 'not_tcp_family'] as const;
+export type SockStatName = (typeof SockStatNames)[number];
+
+export const SockmapStructs = {
+  km_sock_key: {
+    cName: 'km_sock_key',
+    size: 48,
+    fields: [
+      { name: 'netns', offset: 0, size: 8, kind: 'u64' },
+      { name: 'local_ip', offset: 8, size: 16, kind: 'u32[]', count: 4 },
+      { name: 'remote_ip', offset: 24, size: 16, kind: 'u32[]', count: 4 },
+      { name: 'local_port', offset: 40, size: 2, kind: 'u16' },
+      { name: 'remote_port', offset: 42, size: 2, kind: 'u16' },
+      { name: 'family', offset: 44, size: 1, kind: 'u8' },
+      { name: 'pad', offset: 45, size: 3, kind: 'u8[]', count: 3 },
+    ],
+  },
+  km_sock_counter: {
+    cName: 'km_sock_counter',
+    size: 16,
+    fields: [
+      { name: 'count', offset: 0, size: 8, kind: 'u64' },
+      { name: 'bytes', offset: 8, size: 8, kind: 'u64' },
+    ],
+  },
+} as const satisfies Record<string, SockmapStructSpec>;
+
+/** Field kinds of the sockmap structs (a superset of FieldKind: the key has a u64 and a u8 array). */
+export interface SockmapStructSpec {
+  cName: string;
+  size: number;
+  fields: readonly { name: string; offset: number; size: number; kind: FieldKind | 'u64' | 'u8[]'; count?: number }[];
+}
+
+/** Pinned map names of kmesh_sockmap.bpf.o, next to the L4 maps under the instance's pin path. */
+export const SockmapMapNames = { sockets: 'km_sock', stats: 'km_sock_stats' } as const;

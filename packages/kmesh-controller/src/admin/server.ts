@@ -12,7 +12,8 @@ export interface AdminResponse {
   body: unknown;
 }
 
-export type AdminRoutes = Record<string, () => AdminResponse>;
+/** A route answers from the query string; it may be async (e.g. /metrics collects first). */
+export type AdminRoutes = Record<string, (query: URLSearchParams) => AdminResponse | Promise<AdminResponse>>;
 
 export interface AdminServer {
   readonly address: AdminAddress;
@@ -26,13 +27,14 @@ function send(res: import('node:http').ServerResponse, response: AdminResponse):
 }
 
 export async function startAdminServer(address: AdminAddress, routes: AdminRoutes): Promise<AdminServer> {
-  const server: Server = createServer((req, res) => {
-    const path = new URL(req.url ?? '/', 'http://admin').pathname;
+  const server: Server = createServer(async (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://admin');
+    const path = url.pathname;
     const route = Object.hasOwn(routes, path) ? routes[path] : undefined;
     if (!route) return send(res, { status: 404, body: { error: `no such path ${path}`, paths: Object.keys(routes) } });
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, { status: 405, body: { error: `${req.method} not allowed: the admin API is read-only (GET)` } });
     try {
-      send(res, route());
+      send(res, await route(url.searchParams));
     } catch (error) {
       send(res, { status: 500, body: { error: (error as Error).message } });
     }

@@ -110,6 +110,12 @@ export interface RunOptions {
   pinPath: string;
   admin: AdminAddress | null;
   logFormat: LogFormat;
+  /** same-node sockmap acceleration; --no-sockmap turns it off */
+  sockmap: boolean;
+  /** kmesh-probe: on unless false (--no-probe) */
+  probe?: boolean;
+  /** access log file (--access-log); stdout when undefined */
+  accessLog?: string;
 }
 export interface ValidateOptions {
   file: string;
@@ -157,6 +163,10 @@ Options:
   --pin-path DIR         bpffs directory for maps and links (default ${defaultPinPath})
   --admin HOST:PORT|off  admin HTTP API address (default ${defaultAdmin})
   --log-format json|text log lines on stderr (default json)
+  --no-sockmap           no sockmap acceleration of same-node connections (on by default: sockets
+                         of the cgroup whose peer is in the cgroup too exchange bytes without TCP/IP)
+  --access-log FILE      append one JSON line per closed mesh connection to FILE (default: stdout)
+  --no-probe             do not attach kmesh-probe (no /metrics, access log or endpoint health)
   -h, --help             show this help`;
 
 export const validateUsage = `Usage: kmesh validate FILE [--json]
@@ -224,8 +234,13 @@ const kmeshCommands: Record<string, (argv: string[]) => KmeshCommand> = {
       'node-id': { type: 'string' },
       'node-cluster': { type: 'string' },
       'node-namespace': { type: 'string' },
+      'no-sockmap': { type: 'boolean' },
+      'access-log': { type: 'string' },
+      'no-probe': { type: 'boolean' },
     }, false);
     if (values.help) return { kind: 'help', text: runUsage };
+    const accessLog = values['access-log'] as string | undefined;
+    if (accessLog !== undefined && values['no-probe']) throw new UsageError(`${command}: --access-log needs the probe: drop --no-probe`);
     const xds = xdsOptions(command, values);
     const config = values.config as string | undefined;
     return {
@@ -237,6 +252,9 @@ const kmeshCommands: Record<string, (argv: string[]) => KmeshCommand> = {
         pinPath: resolve((values['pin-path'] as string | undefined) ?? defaultPinPath),
         admin: parseAdminAddress((values.admin as string | undefined) ?? defaultAdmin),
         logFormat: logFormat(command, values['log-format']),
+        sockmap: values['no-sockmap'] !== true,
+        ...(values['no-probe'] === true ? { probe: false } : {}),
+        ...(accessLog !== undefined ? { accessLog: resolve(accessLog) } : {}),
       },
     };
   },
@@ -274,12 +292,16 @@ export function parseKmeshArgs(argv: string[]): KmeshCommand {
 export const dumpTargets = ['config', 'maps', 'stats'] as const;
 export type DumpTarget = (typeof dumpTargets)[number];
 
-export type KmeshctlCommand = { kind: 'help'; text: string } | { kind: 'dump'; target: DumpTarget; admin: AdminAddress };
+export type KmeshctlCommand =
+  | { kind: 'help'; text: string }
+  | { kind: 'dump'; target: DumpTarget; admin: AdminAddress }
+  | { kind: 'monitoring'; admin: AdminAddress; once: boolean; intervalMs: number };
 
 export const kmeshctlUsage = `Usage: kmeshctl <command> [options]
 
 Commands:
   dump config|maps|stats   print the daemon's state as JSON (from its admin API)
+  monitoring               tail the access log of mesh connections as a table
 
 Run 'kmeshctl dump --help' for the options.`;
 
@@ -293,10 +315,33 @@ Options:
   --admin HOST:PORT   the daemon's admin API (default ${defaultAdmin})
   -h, --help          show this help`;
 
+export const monitoringUsage = `Usage: kmeshctl monitoring [--admin HOST:PORT] [--once] [--interval MS]
+
+Tails the daemon's access log (one row per closed mesh connection: start, duration, source, original
+destination, endpoint, cluster, bytes each way, retransmits, close reason) from its admin API.
+
+Options:
+  --admin HOST:PORT   the daemon's admin API (default ${defaultAdmin})
+  --once              print the connections kept so far and exit
+  --interval MS       poll period (default 1000)
+  -h, --help          show this help`;
+
+function parseMonitoring(rest: string[]): KmeshctlCommand {
+  const command = 'kmeshctl monitoring';
+  const { values } = parseStrict(command, rest, { admin: { type: 'string' }, once: { type: 'boolean' }, interval: { type: 'string' } }, false);
+  if (values.help) return { kind: 'help', text: monitoringUsage };
+  const admin = parseAdminAddress((values.admin as string | undefined) ?? defaultAdmin);
+  if (!admin) throw new UsageError(`${command}: --admin off makes no sense here: give the daemon's HOST:PORT`);
+  const intervalMs = Number((values.interval as string | undefined) ?? 1000);
+  if (!Number.isInteger(intervalMs) || intervalMs < 50) throw new UsageError(`${command}: --interval must be an integer of at least 50 (ms), not '${String(values.interval)}'`);
+  return { kind: 'monitoring', admin, once: values.once === true, intervalMs };
+}
+
 export function parseKmeshctlArgs(argv: string[]): KmeshctlCommand {
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') return { kind: 'help', text: kmeshctlUsage };
-  if (name !== 'dump') throw new UsageError(`kmeshctl: unknown command '${name}' (commands: dump)`);
+  if (name === 'monitoring') return parseMonitoring(rest);
+  if (name !== 'dump') throw new UsageError(`kmeshctl: unknown command '${name}' (commands: dump, monitoring)`);
   const command = 'kmeshctl dump';
   const { values, positionals } = parseStrict(command, rest, { admin: { type: 'string' } }, true);
   if (values.help) return { kind: 'help', text: dumpUsage };

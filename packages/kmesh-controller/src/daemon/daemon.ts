@@ -15,13 +15,25 @@ import { dumpMaps, dumpStats } from '../kernel/dump.js';
 import type { ApplyResult } from '../kernel/generations.js';
 import { adopt, freshInstall, inspectPins } from '../kernel/install.js';
 import type { KernelState } from '../kernel/kernel-state.js';
+import { installSockmap, removeSockmap } from '../kernel/sockmap.js';
 import { ensureBpffs, requireCgroup2Dir, requireRoot, SetupError } from '../kernel/system.js';
 import { silentLogger, type Logger } from '../log.js';
 import { diffModels, isEmptyDiff, summarizeDiff } from '../model/diff.js';
 import { formatDiagnostic } from '../model/summary.js';
 import { ConfigWatcher } from './config-watcher.js';
+import { endpointOnlyChanges } from '../kernel/endpoint-changes.js';
+import type { ModelInfo } from '../xds/client.js';
+
+const round3 = (ms: number) => Math.round(ms * 1000) / 1000;
+
+/** A diff small enough to log: at 10,000 services a full diff would be a multi-megabyte line. */
+function compactDiff<T>(diff: T): T | string {
+  const text = JSON.stringify(diff);
+  return text.length <= 4096 ? diff : `${text.length} bytes, left out of the log (see /config_dump)`;
+}
 import type { XdsRunOptions } from '../cli/args.js';
 import { XdsSource } from './xds-source.js';
+import { DaemonProbe, probeAdminRoutes } from './probe.js';
 
 export interface DaemonOptions {
   /** static config file (optional with xds: then merged over the xDS resources, the file winning) */
@@ -36,6 +48,12 @@ export interface DaemonOptions {
   graceMs?: number;
   /** Directory of the instance state files (default /run/kmesh). */
   stateDir?: string;
+  /** Same-node sockmap acceleration (default true); false removes it from an adopted instance. */
+  sockmap?: boolean;
+  /** kmesh-probe (connection metrics, access log): on unless false */
+  probe?: boolean;
+  /** access log file; stdout when undefined */
+  accessLog?: string;
 }
 
 /** The config file was invalid at start and there was no pinned state to keep serving. */
@@ -77,6 +95,9 @@ export class Daemon {
   /** Reloads run one after another, so the last edit of a burst is the one that ends up applied. */
   private reloads: Promise<void> = Promise.resolve();
   private stopped = false;
+  private probe: DaemonProbe | null = null;
+  /** configs applied (ACK) and rejected (NACK) by this daemon, for /metrics */
+  private readonly configCounts = { applied: 0, rejected: 0 };
 
   constructor(private readonly opts: DaemonOptions) {
     this.log = opts.logger ?? silentLogger;
@@ -103,11 +124,17 @@ export class Daemon {
     }
     try {
       if (this.opts.xds) {
-        this.xds = new XdsSource(this.opts.xds, this.configFile || null, this.log, (model, warnings, versions) => this.applyXdsModel(model, warnings, versions));
-        await this.xds.install((applyFirst) => this.installXds(applyFirst));
+        this.xds = new XdsSource(this.opts.xds, this.configFile || null, this.log, (model, warnings, versions, info) => this.applyXdsModel(model, warnings, versions, info));
+        await this.xds.install(async (applyFirst) => {
+          await this.installXds(applyFirst);
+          if (this.state) this.syncSockmap();
+        });
+        this.startProbe();
         return;
       }
       await this.install();
+      this.syncSockmap();
+      this.startProbe();
     } catch (error) {
       this.xds?.stop();
       await this.admin?.close();
@@ -126,6 +153,7 @@ export class Daemon {
     this.xds?.stop();
     await this.reloads;
     await this.admin?.close();
+    await this.probe?.close();
     this.state?.close();
     this.log.info('stopped; programs stay attached and pinned', { pinPath: this.opts.pinPath });
   }
@@ -213,29 +241,75 @@ export class Daemon {
       applyFirst: (state) => {
         const result = state.apply(first.model);
         this.applied = { model: first.model, warnings: first.warnings, gen: result.gen, version: result.version, appliedAt: new Date().toISOString(), origin: 'xds' };
+        this.configCounts.applied++;
         this.log.info('config applied', { gen: result.gen, version: result.version, records: result.records, summary: summarizeDiff(diffModels(null, first.model)) });
       },
     });
     this.log.info('attached', { cgroup, pinPath, programs: l4Programs.map((p) => p.name) });
   }
 
-  /** A model from xDS (merged with the static file): applied as a new generation unless unchanged. */
-  private applyXdsModel(model: MeshModel, warnings: Diagnostic[], versions: Record<string, string>): void {
+  /**
+   * Sockmap acceleration follows --no-sockmap: attached (or adopted) when on, removed when off. It is
+   * an optimisation only, so a failure is logged and the L4 programs keep serving.
+   */
+  private syncSockmap(): void {
+    const { cgroup, pinPath } = this.opts;
+    try {
+      if (this.opts.sockmap === false) {
+        const removed = removeSockmap(pinPath);
+        this.log.info(removed ? 'sockmap acceleration removed (--no-sockmap)' : 'sockmap acceleration off (--no-sockmap)', { pinPath });
+        return;
+      }
+      const outcome = installSockmap({ pinPath, cgroup });
+      this.log.info(outcome === 'adopted' ? 'sockmap acceleration adopted' : 'sockmap acceleration attached', { pinPath, cgroup });
+    } catch (error) {
+      this.log.error('sockmap acceleration unavailable; same-node traffic takes the TCP path', { error: (error as Error).message });
+    }
+  }
+
+  /**
+   * A model from xDS (merged with the static file): unchanged → nothing; only endpoints of some
+   * clusters changed → applied in place (same generation); anything else → a new generation.
+   * The log line carries xdsToKernelMs: from the response's arrival to the last kernel write.
+   */
+  private applyXdsModel(model: MeshModel, warnings: Diagnostic[], versions: Record<string, string>, info?: ModelInfo): void {
     if (!this.state || this.stopped) return;
     const before = this.applied?.origin === 'xds' ? this.applied.model : null;
+    const endpointOnly = this.state.canApplyEndpoints() ? endpointOnlyChanges(before, model, info?.endpointClusters) : null;
+    if (endpointOnly && endpointOnly.length === 0) {
+      this.log.info('xDS update leaves the model unchanged; nothing applied', { versions });
+      return;
+    }
+    if (endpointOnly) {
+      try {
+        const startedAt = performance.now();
+        const result = this.state.applyEndpoints(endpointOnly);
+        const kernelMs = round3(performance.now() - startedAt);
+        this.applied = { model, warnings, gen: result.gen, version: result.version, appliedAt: new Date().toISOString(), origin: 'xds' };
+        const xdsToKernelMs = info ? round3(performance.now() - info.receivedAt) : undefined;
+        this.log.info('endpoints applied in place', { gen: result.gen, version: result.version, xdsVersions: versions, clusters: result.clusters, records: result.records, xdsToKernelMs, kernelMs });
+        return;
+      } catch (error) {
+        // Nothing half-visible: fall through to a full generation, which rewrites everything.
+        this.log.warn('in-place endpoint change failed; applying a full generation instead', { error: (error as Error).message });
+      }
+    }
     const diff = diffModels(before, model);
     if (before && isEmptyDiff(diff)) {
       this.log.info('xDS update leaves the model unchanged; nothing applied', { versions });
       return;
     }
     let result: ApplyResult;
+    const startedAt = performance.now();
     try {
       result = this.state.apply(model);
     } catch (error) {
       return this.reject([`applying to the kernel failed: ${(error as Error).message}`], warnings.map(formatDiagnostic));
     }
+    const kernelMs = round3(performance.now() - startedAt); // encode + write + flip
     this.applied = { model, warnings, gen: result.gen, version: result.version, appliedAt: new Date().toISOString(), origin: 'xds' };
-    this.log.info('config applied', { gen: result.gen, version: result.version, previousGen: result.previousGen, xdsVersions: versions, summary: summarizeDiff(diff), diff, records: result.records });
+    const xdsToKernelMs = info ? round3(performance.now() - info.receivedAt) : undefined;
+    this.log.info('config applied', { gen: result.gen, version: result.version, previousGen: result.previousGen, xdsVersions: versions, summary: summarizeDiff(diff), diff: compactDiff(diff), records: result.records, xdsToKernelMs, kernelMs });
   }
 
   private async readConfig(): Promise<ReadResult> {
@@ -290,17 +364,45 @@ export class Daemon {
 
   private recordApplied(result: ApplyResult, model: MeshModel, warnings: Diagnostic[], text: string): void {
     this.applied = { model, warnings, gen: result.gen, version: result.version, appliedAt: new Date().toISOString(), origin: 'file' };
+    this.configCounts.applied++;
     this.lastText = text;
   }
 
   private reject(errors: string[], warnings: string[]): void {
     this.rejected = { at: new Date().toISOString(), errors, warnings };
+    this.configCounts.rejected++;
     const serving = this.applied ? `generation ${this.applied.gen} keeps serving` : 'nothing is serving yet';
     this.log.error(`config rejected; ${serving}`, { file: this.configFile, errors, ...(warnings.length ? { warnings } : {}) });
   }
 
+  /** Observability must never take the data path down: a probe that cannot start is logged, not fatal. */
+  private startProbe(): void {
+    if (this.opts.probe === false || this.stopped) return;
+    try {
+      this.probe = DaemonProbe.start({ pinPath: this.opts.pinPath, accessLog: this.opts.accessLog, log: this.log, model: () => this.applied?.model ?? null, health: () => this.health() });
+      this.log.info('probe attached', { accessLog: this.opts.accessLog ?? 'stdout' });
+    } catch (error) {
+      this.log.error('probe failed to start; routing is unaffected, metrics and access logs are off', { error: (error as Error).message });
+    }
+  }
+
+  /** The daemon's own health for /metrics, read at scrape time. */
+  private health() {
+    const maps = this.state?.mapsForDump;
+    const occupancy = (m: { keys(): Buffer[]; maxEntries: number }) => ({ entries: m.keys().length, capacity: m.maxEntries });
+    return {
+      configVersion: this.applied?.version,
+      configGeneration: this.applied?.gen,
+      configApplied: this.configCounts.applied,
+      configRejected: this.configCounts.rejected,
+      maps: maps ? { km_listener: occupancy(maps.listener), km_chain: occupancy(maps.chain), km_cluster: occupancy(maps.cluster), km_endpoint: occupancy(maps.endpoint) } : undefined,
+      programOutcomes: maps ? dumpStats(maps.stats) : undefined,
+    };
+  }
+
   private routes() {
     return {
+      ...probeAdminRoutes(() => this.probe),
       '/healthz': () => ({ status: 200, body: 'ok' }),
       '/readyz': () => {
         const active = this.state?.active();

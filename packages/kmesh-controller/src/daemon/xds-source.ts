@@ -9,11 +9,10 @@ import { parse } from 'yaml';
 import type { Diagnostic, MeshModel } from '@kmesh/api';
 import type { XdsRunOptions } from '../cli/args.js';
 import type { Logger } from '../log.js';
-import { XdsClient, type StaticResources } from '../xds/client.js';
-import { translatorName } from '../xds/translate.js';
+import { XdsClient, type ModelInfo, type StaticResources } from '../xds/client.js';
 import { ConfigWatcher } from './config-watcher.js';
 
-type ApplyModel = (model: MeshModel, warnings: Diagnostic[], versions: Record<string, string>) => void;
+type ApplyModel = (model: MeshModel, warnings: Diagnostic[], versions: Record<string, string>, info?: ModelInfo) => void;
 type FirstModel = () => Promise<{ model: MeshModel; warnings: Diagnostic[] }>;
 
 /** static_resources of a bootstrap file, by name. Throws with the reason when unreadable. */
@@ -50,12 +49,12 @@ export class XdsSource {
       tls: opts.tls,
       node: opts.node,
       logger: log,
-      onModel: (model, info) => this.onModel([model, info.warnings, info.versions]),
+      onModel: (model, info) => this.onModel([model, info.warnings, info.versions, info]),
     });
   }
 
   async install(installer: (first: FirstModel) => Promise<void>): Promise<void> {
-    this.log.info('xDS config source', { server: this.opts.address, mode: this.opts.mode, translator: translatorName(), staticFile: this.configFile });
+    this.log.info('xDS config source', { server: this.opts.address, mode: this.opts.mode, staticFile: this.configFile });
     if (this.configFile) this.client.setStaticResources(readStaticResources(this.configFile));
     this.client.start();
     await installer(() => new Promise((resolve) => {

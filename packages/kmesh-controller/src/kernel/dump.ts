@@ -30,19 +30,29 @@ const tables: readonly { field: 'listeners' | 'chains' | 'clusters' | 'endpoints
   // km_chain keys start with the LPM prefix length; the generation follows it.
   { field: 'chains', map: 'chain', key: api.decodeChainKey, value: api.decodeChainValue, gen: api.generationOfChainKey },
   { field: 'clusters', map: 'cluster', key: api.decodeClusterKey, value: api.decodeClusterValue, gen: api.generationOfKey },
+  // km_endpoint keys start with the endpoint set; dumpMaps files them under the generation whose
+  // cluster record names the set (an in-place set of nobody's: under the set number itself).
   { field: 'endpoints', map: 'endpoint', key: api.decodeEndpointKey, value: api.decodeEndpointValue, gen: api.generationOfKey },
 ];
 
 export function dumpMaps(maps: Record<'active' | 'listener' | 'cluster' | 'endpoint', ConfigMap> & { chain?: ConfigMap }): MapsDump {
   const active = decodeActiveValue(maps.active.lookup(api.activeKey()));
   const byGen = new Map<number, GenerationDump>();
+  /** "set:cluster id" → generation of the cluster record naming it */
+  const namedBy = new Map<string, number>();
   for (const table of tables) {
     const map = maps[table.map];
     if (!map) continue;
     for (const key of map.keys()) {
       const value = map.lookup(key);
       if (!value) continue; // deleted between keys() and lookup()
-      const gen = table.gen(key);
+      let gen = table.gen(key);
+      if (table.field === 'clusters') {
+        namedBy.set(`${api.decodeClusterValue(value).endpointSet}:${api.decodeClusterKey(key).clusterId}`, gen);
+      } else if (table.field === 'endpoints') {
+        const ref = api.decodeEndpointKey(key);
+        gen = namedBy.get(`${ref.set}:${ref.clusterId}`) ?? gen;
+      }
       let dump = byGen.get(gen);
       if (!dump) {
         dump = { gen, active: gen === active.gen, listeners: [], chains: [], clusters: [], endpoints: [] };

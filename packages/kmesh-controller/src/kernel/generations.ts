@@ -10,6 +10,17 @@
  *   5. after a grace period, delete every record whose generation is not the active one
  *      (a connect() that read km_active just before the flip may still be looking up g)
  *
+ * Endpoints are keyed by an endpoint set that the cluster record names (ep_set; = gen after a
+ * full apply). An endpoint-only change (applyEndpoints) takes a shorter, equally atomic path
+ * per cluster, without a new generation:
+ *   1. write the cluster's endpoints under a fresh set number (high bit set: never a generation);
+ *      nothing names that set yet, so it is invisible
+ *   2. replace the cluster's record of the active generation in one map update: a connect()
+ *      reads the old record (old set, complete) or the new one (new set, complete)
+ *   3. after the grace period, delete the old set's records of that cluster
+ * The sweep deletes an endpoint record when no cluster record names its (set, cluster) and it
+ * is not inside a grace period.
+ *
  * Map operations are synchronous syscalls, so apply() runs to completion before any
  * other JavaScript (another apply, a sweep timer) can start: applies never interleave.
  *
@@ -18,7 +29,7 @@
  * logic is unit-tested with in-memory maps.
  */
 import { endianness } from 'node:os';
-import type { Diagnostic, KernelRecord, KernelRecords, MeshModel } from '@kmesh/api';
+import type { ClusterModel, Diagnostic, KernelRecord, KernelRecords, MeshModel } from '@kmesh/api';
 
 export interface ConfigMap {
   readonly name: string;
@@ -46,6 +57,20 @@ export interface RecordCodec {
   generationOfKey(key: Buffer): number;
   /** km_chain keys start with the LPM prefix length, not the generation. */
   generationOfChainKey?(key: Buffer): number;
+  /** One cluster's record of generation gen naming endpoint set `set`, and those endpoints. */
+  encodeClusterEndpoints(cluster: ClusterModel, clusterId: number, gen: number, set: number): { cluster: KernelRecord; endpoints: KernelRecord[] };
+  encodeEndpointKey(set: number, clusterId: number, index: number): Buffer;
+  /** What a cluster record (key and value) says about its endpoints. */
+  clusterRecordEndpoints(key: Buffer, value: Buffer): EndpointRef & { count: number };
+  endpointKeyRef(key: Buffer): EndpointRef;
+  /** Endpoint records one generation may use (half of km_endpoint). */
+  maxEndpointsPerGeneration: number;
+}
+
+/** Which endpoint set of which cluster: the identity of a group of km_endpoint records. */
+export interface EndpointRef {
+  set: number;
+  clusterId: number;
 }
 
 export interface ActiveGeneration {
@@ -56,6 +81,12 @@ export interface ActiveGeneration {
 export interface ApplyResult extends ActiveGeneration {
   previousGen: number;
   records: { listeners: number; chains: number; clusters: number; endpoints: number };
+}
+
+export interface EndpointApplyResult extends ActiveGeneration {
+  /** per changed cluster: the set it now names, the set it named before */
+  clusters: { name: string; clusterId: number; set: number; previousSet: number; endpoints: number }[];
+  records: { clusters: number; endpoints: number };
 }
 
 export interface SweepResult {
@@ -88,11 +119,23 @@ export class ApplyError extends Error {
 }
 
 const U32_MAX = 0xffff_ffff;
+/** KMESH_EP_SET_INPLACE_BIT: in-place endpoint sets have it, generations never do. */
+export const IN_PLACE_SET_BIT = 0x8000_0000;
+const GEN_MAX = IN_PLACE_SET_BIT - 1;
 const littleEndian = endianness() === 'LE';
 
-/** g+1, wrapping past 2^32-1 to 1 because generation 0 means "no configuration". */
+/** g+1, wrapping past 2^31-1 to 1: 0 means "no configuration", and numbers with the high bit are endpoint sets. */
 export function nextGeneration(gen: number): number {
-  return gen >= U32_MAX ? 1 : gen + 1;
+  return gen >= GEN_MAX ? 1 : gen + 1;
+}
+
+/** The in-place endpoint set after s: high bit set, wrapping within [2^31+1, 2^32-1]. */
+export function nextEndpointSet(set: number): number {
+  return set < IN_PLACE_SET_BIT || set >= U32_MAX ? IN_PLACE_SET_BIT + 1 : set + 1;
+}
+
+export function isInPlaceSet(set: number): boolean {
+  return set >= IN_PLACE_SET_BIT;
 }
 
 /** The version counter wraps the same way; it is for diagnostics only. */
@@ -127,6 +170,12 @@ export class GenerationStore {
   private readonly now: () => number;
   /** Generations retired by a flip, and when: kept until their grace period ends. */
   private readonly retired = new Map<number, number>();
+  /** Endpoint sets replaced in place ("set:cluster"), and when: deleted by key after their grace period. */
+  private readonly retiredSets = new Map<string, EndpointRef & { count: number; at: number }>();
+  /** Cluster ids of the active generation, when this store wrote it (in-place changes need them). */
+  private clusterIds: { gen: number; ids: ReadonlyMap<string, number>; endpoints: number } | null = null;
+  /** The last in-place endpoint set used (persisted in the maps: read back by any full scan). */
+  private lastSet: number | null = null;
   private sweepTimer: NodeJS.Timeout | null = null;
   private closed = false;
 
@@ -184,12 +233,92 @@ export class GenerationStore {
     // The flip: one update of one 8-byte value. From here on connect() sees generation gen.
     this.maps.active.update(this.codec.activeKey(), this.codec.encodeActive(gen, version), 'any');
     if (previous.gen !== 0) this.retired.set(previous.gen, this.now());
+    this.clusterIds = { gen, ids: records.clusterIds, endpoints: records.endpoints.length };
     this.scheduleSweep();
     return {
       gen,
       version,
       previousGen: previous.gen,
       records: { listeners: records.listeners.length, chains: records.chains?.length ?? 0, clusters: records.clusters.length, endpoints: records.endpoints.length },
+    };
+  }
+
+  /** True when applyEndpoints can run: the active generation was written by this store. */
+  canApplyEndpoints(): boolean {
+    return this.clusterIds !== null && this.clusterIds.gen === this.active().gen;
+  }
+
+  /**
+   * Replace the endpoints of some clusters of the active generation in place (their listeners,
+   * clusters and policies unchanged: the caller checked). Throws with nothing visible changed
+   * when a write fails before the switch; the caller then applies a full generation.
+   */
+  applyEndpoints(changed: readonly ClusterModel[]): EndpointApplyResult {
+    const active = this.active();
+    const known = this.clusterIds;
+    if (!known || known.gen !== active.gen) {
+      throw new ApplyError(`generation ${active.gen} was not written by this daemon (adopted): an endpoint change needs a full generation first`);
+    }
+    const capacity = this.codec.checkCapacity({ listeners: [], clusters: [...changed] }).filter((d) => d.severity === 'error');
+    if (capacity.length > 0) throw new CapacityExceededError(capacity);
+
+    const plans = changed.map((cluster) => {
+      const clusterId = known.ids.get(cluster.name);
+      if (clusterId === undefined) throw new ApplyError(`cluster ${cluster.name} is not in generation ${active.gen}: not an endpoint-only change`);
+      const set = this.takeEndpointSet();
+      const records = this.codec.encodeClusterEndpoints(cluster, clusterId, active.gen, set);
+      const current = this.maps.cluster.lookup(records.cluster.key);
+      if (!current) throw new ApplyError(`cluster ${cluster.name} (id ${clusterId}) has no record in generation ${active.gen}`);
+      const previous = this.codec.clusterRecordEndpoints(records.cluster.key, current);
+      return { name: cluster.name, clusterId, set, records, previous };
+    });
+    const endpointTotal = known.endpoints + plans.reduce((n, p) => n + p.records.endpoints.length - p.previous.count, 0);
+    if (endpointTotal > this.codec.maxEndpointsPerGeneration) {
+      throw new CapacityExceededError([{ severity: 'error', path: 'clusters', message: `${endpointTotal} endpoints is more than ${this.codec.maxEndpointsPerGeneration}, the per-generation half of km_endpoint` }]);
+    }
+
+    // Phase 1: every fresh set, invisible until a cluster record names it.
+    const written: Buffer[] = [];
+    try {
+      for (const plan of plans) {
+        for (const record of plan.records.endpoints) {
+          this.write(this.maps.endpoint, record, 'endpoint', active.gen);
+          written.push(record.key);
+        }
+      }
+    } catch (error) {
+      for (const key of written) {
+        try {
+          this.maps.endpoint.delete(key);
+        } catch {
+          // Best effort: a set no cluster names is invisible and the next full sweep removes it.
+        }
+      }
+      throw error;
+    }
+
+    // Phase 2: one in-place update per cluster: old record and set, or new record and set.
+    const now = this.now();
+    for (const plan of plans) {
+      try {
+        this.maps.cluster.update(plan.records.cluster.key, plan.records.cluster.value, 'exist');
+      } catch (error) {
+        const reason = error instanceof Error ? error.message : String(error);
+        throw new ApplyError(`replacing the record of cluster ${plan.name} in ${this.maps.cluster.name} failed: ${reason}`, error);
+      }
+      const old = plan.previous;
+      this.retiredSets.set(`${old.set}:${old.clusterId}`, { ...old, at: now });
+    }
+    known.endpoints = endpointTotal;
+    const version = nextVersion(active.version);
+    // Same generation, new version: what changed is visible in km_active for diagnostics.
+    this.maps.active.update(this.codec.activeKey(), this.codec.encodeActive(active.gen, version), 'any');
+    this.scheduleSweep();
+    return {
+      gen: active.gen,
+      version,
+      clusters: plans.map((p) => ({ name: p.name, clusterId: p.clusterId, set: p.set, previousSet: p.previous.set, endpoints: p.records.endpoints.length })),
+      records: { clusters: plans.length, endpoints: plans.reduce((n, p) => n + p.records.endpoints.length, 0) },
     };
   }
 
@@ -201,10 +330,24 @@ export class GenerationStore {
   sweep(options: { force?: boolean } = {}): SweepResult {
     const active = this.active().gen;
     const now = this.now();
-    for (const [gen, retiredAt] of this.retired) {
-      if (options.force || now - retiredAt >= this.graceMs) this.retired.delete(gen);
+    const expired = (at: number) => options.force || now - at >= this.graceMs;
+    // In-place sets whose grace ended: deleted by key, no scan of the maps.
+    let deleted = 0;
+    for (const [id, old] of this.retiredSets) {
+      if (!expired(old.at)) continue;
+      this.retiredSets.delete(id);
+      for (let index = 0; index < old.count; index++) if (this.maps.endpoint.delete(this.codec.encodeEndpointKey(old.set, old.clusterId, index))) deleted++;
     }
-    return this.deleteGenerations((g) => g !== active && !this.retired.has(g));
+    let generationExpired = false;
+    for (const [gen, retiredAt] of this.retired) {
+      if (!expired(retiredAt)) continue;
+      this.retired.delete(gen);
+      generationExpired = true;
+    }
+    // A scan of every map only when a whole generation goes (or on adoption).
+    if (!generationExpired && !options.force) return { deleted, generations: [] };
+    const result = this.deleteGenerations((g) => g !== active && !this.retired.has(g));
+    return { deleted: deleted + result.deleted, generations: result.generations };
   }
 
   /** Records per generation, for diagnostics and tests. */
@@ -214,7 +357,8 @@ export class GenerationStore {
       const map = this.maps[kind];
       if (!map) continue;
       for (const key of map.keys()) {
-        const gen = this.generationOf(kind, key);
+        // Endpoints count under their set (= the generation after a full apply).
+        const gen = kind === 'endpoint' ? this.codec.endpointKeyRef(key).set : this.generationOf(kind, key);
         const counts = byGen.get(gen) ?? { listeners: 0, chains: 0, clusters: 0, endpoints: 0 };
         counts[field]++;
         byGen.set(gen, counts);
@@ -247,20 +391,67 @@ export class GenerationStore {
     }
   }
 
+  /**
+   * Delete the listener, chain and cluster records of doomed generations, then every endpoint
+   * record that no remaining cluster record names and that is not inside a grace period. Also
+   * reads back the highest in-place set in use, so a new daemon continues the numbering.
+   */
   private deleteGenerations(doomed: (gen: number) => boolean): SweepResult {
     let deleted = 0;
     const generations = new Set<number>();
+    const named = new Set<string>();
     for (const { kind } of recordKinds) {
       const map = this.maps[kind];
-      if (!map) continue;
+      if (!map || kind === 'endpoint') continue;
       for (const key of map.keys()) {
         const gen = this.generationOf(kind, key);
-        if (!doomed(gen)) continue;
-        if (map.delete(key)) deleted++;
-        generations.add(gen);
+        if (doomed(gen)) {
+          if (map.delete(key)) deleted++;
+          generations.add(gen);
+          continue;
+        }
+        if (kind !== 'cluster') continue;
+        const value = map.lookup(key);
+        if (!value) continue;
+        const ref = this.codec.clusterRecordEndpoints(key, value);
+        named.add(`${ref.set}:${ref.clusterId}`);
+        this.noteSet(ref.set);
       }
     }
+    for (const key of this.maps.endpoint.keys()) {
+      const ref = this.codec.endpointKeyRef(key);
+      const id = `${ref.set}:${ref.clusterId}`;
+      if (named.has(id) || this.retiredSets.has(id)) {
+        this.noteSet(ref.set);
+        continue;
+      }
+      if (this.maps.endpoint.delete(key)) deleted++;
+      if (!isInPlaceSet(ref.set)) generations.add(ref.set);
+    }
+    // Every map was read: the numbering is known (no in-place set yet: start after the bit).
+    this.lastSet ??= IN_PLACE_SET_BIT;
     return { deleted, generations: [...generations].sort((a, b) => a - b) };
+  }
+
+  private noteSet(set: number): void {
+    if (isInPlaceSet(set) && (this.lastSet === null || set > this.lastSet)) this.lastSet = set;
+  }
+
+  /** A fresh in-place set number: after the highest one in the maps, or past a wrap an unused one. */
+  private takeEndpointSet(): number {
+    if (this.lastSet === null) {
+      this.lastSet = IN_PLACE_SET_BIT;
+      this.deleteGenerations(() => false); // reads the highest set in use (and drops unnamed records)
+    }
+    let set = nextEndpointSet(this.lastSet);
+    if (set < this.lastSet) {
+      // Wrapped after 2^31 - 1 changes: skip the sets still named or retired.
+      const used = new Set<number>([...this.retiredSets.values()].map((r) => r.set));
+      for (const key of this.maps.endpoint.keys()) used.add(this.codec.endpointKeyRef(key).set);
+      while (used.has(set)) set = nextEndpointSet(set);
+    }
+    this.lastSet = set;
+    return set;
   }
 
   private scheduleSweep(): void {
@@ -274,7 +465,7 @@ export class GenerationStore {
         this.options.onSweepError?.(error);
       }
       // A generation retired while this timer was pending still waits for its own grace period.
-      if (this.retired.size > 0) this.scheduleSweep();
+      if (this.retired.size > 0 || this.retiredSets.size > 0) this.scheduleSweep();
     }, this.graceMs);
     this.sweepTimer.unref();
   }

@@ -7,6 +7,14 @@ import { BpfMap } from '@kmesh/runtime';
 import { GenerationStore, type GenerationMaps, type GenerationStoreOptions, type RecordCodec } from './generations.js';
 import { mapPin } from './pins.js';
 
+/** One cluster's record (naming endpoint set `set`) and its endpoints, as encodeModel writes them. */
+function encodeClusterEndpoints(cluster: api.ClusterModel, clusterId: number, gen: number, set: number): { cluster: api.KernelRecord; endpoints: api.KernelRecord[] } {
+  const usable = api.usableEndpoints(cluster).endpoints;
+  let cum = 0;
+  const endpoints = usable.map((e, index) => ({ key: api.encodeEndpointKey(set, clusterId, index), value: api.encodeEndpointValue(e, (cum += e.weight)) }));
+  return { cluster: { key: api.encodeClusterKey(gen, clusterId), value: api.encodeClusterValue(cluster.lbPolicy, usable.length, cum, set) }, endpoints };
+}
+
 export const apiCodec: RecordCodec = {
   checkCapacity: api.checkCapacity,
   encodeModel: api.encodeModel,
@@ -14,6 +22,17 @@ export const apiCodec: RecordCodec = {
   activeKey: api.activeKey,
   generationOfKey: api.generationOfKey,
   generationOfChainKey: api.generationOfChainKey,
+  encodeClusterEndpoints,
+  encodeEndpointKey: api.encodeEndpointKey,
+  clusterRecordEndpoints: (key, value) => {
+    const v = api.decodeClusterValue(value);
+    return { clusterId: api.decodeClusterKey(key).clusterId, set: v.endpointSet, count: v.endpointCount };
+  },
+  endpointKeyRef: (key) => {
+    const k = api.decodeEndpointKey(key);
+    return { set: k.set, clusterId: k.clusterId };
+  },
+  maxEndpointsPerGeneration: api.Limits.endpoints / 2,
 };
 
 export interface KernelStateOptions extends GenerationStoreOptions {

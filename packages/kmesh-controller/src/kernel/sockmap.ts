@@ -1,0 +1,171 @@
+/**
+ * Sockmap acceleration of same-node mesh connections (kmesh_sockmap.bpf.o), next to the L4 programs
+ * of an instance at pin path P:
+ *   P/km_sock, P/km_sock_stats     the sockhash and its counters (pinned by libbpf, by name)
+ *   P/links/kmesh_sockops          sock_ops on the instance's cgroup (a pinned cgroup link)
+ *   kmesh_sk_msg                   attached to km_sock as its msg_verdict program: the map holds the
+ *                                  program, so it lives exactly as long as the pinned map
+ *
+ * Order at install: load → msg_verdict on the map → sock_ops on the cgroup. A socket takes the map's
+ * programs when it is inserted, so the verdict must be there before sock_ops inserts anything.
+ * `kmesh cleanup` needs nothing special: it detaches every link under P/links and unpins every map,
+ * and the verdict program goes with the map.
+ *
+ * Why bpftool: @kmesh/runtime attaches programs to cgroups only. A sk_msg program attaches to a map
+ * (BPF_PROG_ATTACH with the map as target), which the binding does not offer yet; bpftool does it by
+ * program id. The program is found by id as the sk_msg program named kmesh_sk_msg that uses this
+ * instance's km_sock (the newest such program: the one this process just loaded and still holds).
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { SockmapMapNames, SockStatNames, type SockStatName } from '@kmesh/api';
+import { objectPaths, sockmapPrograms } from '@kmesh/orchestration';
+import { BpfLink, BpfMap, BpfObject, unpinPath } from '@kmesh/runtime';
+import { linkPin, mapPin } from './pins.js';
+import { SetupError } from './system.js';
+
+const sockOpsProgram = sockmapPrograms.find((p) => p.attach === 'sock_ops')!.name;
+const msgVerdictProgram = sockmapPrograms.find((p) => p.attach === 'msg_verdict')!.name;
+const mapNames = Object.values(SockmapMapNames);
+
+export type SockmapPins = 'none' | 'complete' | 'partial';
+
+/** What the pin path holds of the sockmap part: the sock_ops link and both maps, none, or some. */
+export function inspectSockmap(pinPath: string): SockmapPins {
+  const present = [linkPin(pinPath, sockOpsProgram), ...mapNames.map((n) => mapPin(pinPath, n))].map((p) => existsSync(p));
+  if (present.every(Boolean)) return 'complete';
+  return present.some(Boolean) ? 'partial' : 'none';
+}
+
+function bpftool(args: string[]): string {
+  try {
+    return execFileSync('bpftool', args, {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, PATH: `${process.env.PATH ?? ''}:/usr/local/sbin:/usr/sbin:/sbin` },
+    });
+  } catch (error) {
+    const e = error as { code?: string; stderr?: string; message: string };
+    if (e.code === 'ENOENT') throw new SetupError('sockmap acceleration needs bpftool on PATH (Debian: apt-get install bpftool), or run with --no-sockmap');
+    throw new SetupError(`bpftool ${args.join(' ')} failed: ${(e.stderr ?? e.message).trim()}`);
+  }
+}
+
+/** The id of the newest loaded kmesh_sk_msg program that uses the map pinned at `sockhashPin`. */
+function msgVerdictProgramId(sockhashPin: string): number {
+  const map = JSON.parse(bpftool(['-j', 'map', 'show', 'pinned', sockhashPin])) as { id: number };
+  const programs = JSON.parse(bpftool(['-j', 'prog', 'show'])) as { id: number; type: string; name?: string; map_ids?: number[] }[];
+  const ids = programs.filter((p) => p.type === 'sk_msg' && p.name === msgVerdictProgram && p.map_ids?.includes(map.id)).map((p) => p.id);
+  if (ids.length === 0) throw new SetupError(`no loaded ${msgVerdictProgram} program uses ${sockhashPin} (map id ${map.id}): the sockmap object did not load`);
+  return Math.max(...ids);
+}
+
+/**
+ * Load kmesh_sockmap.bpf.o for the instance and attach it. Idempotent: a complete pinned sockmap is
+ * adopted as it is ('adopted'); leftovers of an interrupted install are removed first.
+ */
+export function installSockmap(opts: { pinPath: string; cgroup: string }): 'installed' | 'adopted' {
+  const pinPath = resolve(opts.pinPath);
+  const state = inspectSockmap(pinPath);
+  if (state === 'complete') return 'adopted';
+  if (state === 'partial') removeSockmap(pinPath);
+
+  const undo: (() => void)[] = [];
+  const object = BpfObject.open(objectPaths.sockmap, { pinRoot: pinPath });
+  try {
+    for (const name of mapNames) undo.push(() => unpinPath(mapPin(pinPath, name)));
+    object.load();
+    const sockhashPin = mapPin(pinPath, SockmapMapNames.sockets);
+    bpftool(['prog', 'attach', 'id', String(msgVerdictProgramId(sockhashPin)), 'msg_verdict', 'pinned', sockhashPin]);
+
+    const link = object.program(sockOpsProgram).attachCgroup(opts.cgroup);
+    undo.push(() => {
+      link.detach();
+      link.close();
+    });
+    const pin = linkPin(pinPath, sockOpsProgram);
+    link.pin(pin);
+    link.close(); // the pin holds the link now
+    return 'installed';
+  } catch (error) {
+    for (const step of undo.reverse()) {
+      try {
+        step();
+      } catch {
+        // keep undoing the rest
+      }
+    }
+    throw error;
+  } finally {
+    object.close(); // the link holds sock_ops, the map holds sk_msg
+  }
+}
+
+/**
+ * Turn the acceleration off for an instance: detach sock_ops, unpin the sockhash and its counters.
+ * Sockets already in the map are released with it (their next messages take the TCP path).
+ * Returns true when something was removed.
+ */
+export function removeSockmap(pinPath: string): boolean {
+  let removed = false;
+  const pin = linkPin(pinPath, sockOpsProgram);
+  if (existsSync(pin)) {
+    const link = BpfLink.fromPin(pin);
+    try {
+      link.detach();
+    } finally {
+      link.close();
+    }
+    unpinPath(pin);
+    removed = true;
+  }
+  for (const name of mapNames) {
+    const map = mapPin(pinPath, name);
+    if (existsSync(map)) {
+      unpinPath(map);
+      removed = true;
+    }
+  }
+  return removed;
+}
+
+export type SockStats = Record<SockStatName, { count: number; bytes: number }>;
+
+/** km_sock_stats summed over CPUs, or null when the instance has no sockmap. */
+export function readSockStats(pinPath: string): SockStats | null {
+  const pin = mapPin(pinPath, SockmapMapNames.stats);
+  if (!existsSync(pin)) return null;
+  const map = BpfMap.fromPin(pin);
+  try {
+    const stats = {} as SockStats;
+    for (const [index, name] of SockStatNames.entries()) {
+      const key = Buffer.alloc(4);
+      key.writeUInt32LE(index);
+      const value = map.lookup(key);
+      let count = 0n;
+      let bytes = 0n;
+      // Per-CPU value: possibleCpus() slots of 16 bytes (count, bytes).
+      for (let off = 0; value && off + 16 <= value.length; off += 16) {
+        count += value.readBigUInt64LE(off);
+        bytes += value.readBigUInt64LE(off + 8);
+      }
+      stats[name] = { count: Number(count), bytes: Number(bytes) };
+    }
+    return stats;
+  } finally {
+    map.close();
+  }
+}
+
+/** Sockets in km_sock now, or null when the instance has no sockmap. */
+export function countSockets(pinPath: string): number | null {
+  const pin = mapPin(pinPath, SockmapMapNames.sockets);
+  if (!existsSync(pin)) return null;
+  const map = BpfMap.fromPin(pin);
+  try {
+    return map.keys().length;
+  } finally {
+    map.close();
+  }
+}
