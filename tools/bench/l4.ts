@@ -28,16 +28,16 @@ export interface L4Options {
   log: (line: string) => void;
 }
 
-const VIP = '10.96.0.10';
-const VIP_PORT = 80;
-const NGINX_PORT = 8080;
+export const VIP = '10.96.0.10';
+export const VIP_PORT = 80;
+export const NGINX_PORT = 8080;
 const SIDECAR_OUT_PORT = 15001; // Istio's outbound capture port
 const SIDECAR_IN_PORT = 15006; // Istio's inbound capture port
-const NGINX_WORKERS = 1;
+export const NGINX_WORKERS = 1;
 const TOOLS = ['wrk', 'nginx', 'haproxy', 'curl', 'ip', 'bpftool'];
 
 /** Where each path sends wrk, and whether wrk runs in the mesh cgroup. */
-function pathTarget(path: PathId, serverIp: string): { url: string; inMeshCgroup: boolean } {
+export function pathTarget(path: PathId, serverIp: string): { url: string; inMeshCgroup: boolean } {
   const table: Record<PathId, { url: string; inMeshCgroup: boolean }> = {
     direct: { url: `http://${serverIp}:${NGINX_PORT}/`, inMeshCgroup: false },
     kmesh: { url: `http://${VIP}:${VIP_PORT}/`, inMeshCgroup: true },
@@ -47,13 +47,15 @@ function pathTarget(path: PathId, serverIp: string): { url: string; inMeshCgroup
 }
 
 /** Processes the bench starts in the server netns (the lab has no long-running spawn there). */
-class ServerSide {
+export class ServerSide {
   readonly tracker = new ProcessTracker();
+  /** set before stopping the processes on purpose, so their exit is not reported as a failure */
+  stopping = false;
   constructor(private readonly netns: string) {}
   spawn(name: string, cmd: string, args: string[]): LabProcess {
     const p = this.tracker.spawn('ip', ['netns', 'exec', this.netns, cmd, ...args]);
     void p.exited.then((e) => {
-      if (!stopping) process.stderr.write(`bench: ${name} (pid ${p.pid}) exited (code ${e.code}, signal ${e.signal}): ${p.stderr().trim()}\n`);
+      if (!stopping && !this.stopping) process.stderr.write(`bench: ${name} (pid ${p.pid}) exited (code ${e.code}, signal ${e.signal}): ${p.stderr().trim()}\n`);
     });
     return p;
   }
@@ -67,17 +69,17 @@ function which(tool: string): boolean {
   return dirs.some((d) => d && existsSync(join(d, tool)));
 }
 
-function preflight(withDaemon: boolean): void {
+export function preflight(withDaemon: boolean): void {
   if (process.getuid?.() !== 0) throw new Error('the L4 bench needs root (network namespaces, cgroups, BPF)');
   const missing = TOOLS.filter((t) => !which(t));
   if (missing.length) throw new Error(`missing tools: ${missing.join(', ')} (npm run setup installs them)`);
   if (withDaemon && !daemonAvailable()) throw new Error(`${kmeshCli} is missing: build @kmesh/controller first (npm run build)`);
 }
 
-interface Http { ok: boolean; status: number; headers: string; body: string; error: string }
+export interface Http { ok: boolean; status: number; headers: string; body: string; error: string }
 
 /** One request with curl in the client netns; never throws. */
-async function curlInClient(lab: Lab, url: string, inMeshCgroup: boolean): Promise<Http> {
+export async function curlInClient(lab: Lab, url: string, inMeshCgroup: boolean): Promise<Http> {
   const r = await lab.execInClient('curl', ['-sS', '-m', '3', '-D', '-', '-o', '-', url], { inMeshCgroup, timeoutMs: 10_000 });
   const split = r.stdout.indexOf('\r\n\r\n');
   const headers = split >= 0 ? r.stdout.slice(0, split) : '';
@@ -85,13 +87,13 @@ async function curlInClient(lab: Lab, url: string, inMeshCgroup: boolean): Promi
   return { ok: r.code === 0 && status === 200, status, headers, body: split >= 0 ? r.stdout.slice(split + 4) : '', error: r.stderr.trim() || `curl exit ${r.code}` };
 }
 
-function expectNginx(what: string, h: Http): void {
+export function expectNginx(what: string, h: Http): void {
   if (!h.ok || !h.body.startsWith(RESPONSE_MARKER) || Buffer.byteLength(h.body) !== RESPONSE_BYTES) {
     throw new Error(`path check failed: ${what}: ${h.ok ? `answer is not nginx's ${RESPONSE_BYTES}-byte body` : h.error} (status ${h.status})`);
   }
 }
 
-async function waitForListen(lab: Lab, url: string, what: string, proc: LabProcess): Promise<void> {
+export async function waitForListen(lab: Lab, url: string, what: string, proc: LabProcess): Promise<void> {
   for (let i = 0; i < 100; i++) {
     if (proc.hasExited()) throw new Error(`${what} exited at start: ${proc.stderr().trim()}`);
     if ((await curlInClient(lab, url, false)).ok) return;
@@ -101,7 +103,7 @@ async function waitForListen(lab: Lab, url: string, what: string, proc: LabProce
 }
 
 /** Per-netns sysctls (our namespaces only): room for many short connections in close mode. */
-async function tuneNamespaces(lab: Lab): Promise<void> {
+export async function tuneNamespaces(lab: Lab): Promise<void> {
   const settings = ['net.ipv4.ip_local_port_range=1024 65000', 'net.ipv4.tcp_tw_reuse=1'];
   for (const s of settings) {
     const c = await lab.execInClient('sysctl', ['-q', '-w', s], { inMeshCgroup: false });

@@ -3,7 +3,9 @@ import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { repoRoot } from '../lab/index.js';
+import { loadAverage1 } from './cpu.js';
 import { runL4 } from './l4.js';
+import { mergeProbeSection, renderProbeMarkdown, runProbe } from './probe.js';
 import { mergeSockmapSection, renderSockmapMarkdown, runSockmap } from './sockmap.js';
 import { mergeXdsScaleSection, renderXdsScaleMarkdown, runXdsScale } from './xds-scale.js';
 import { MODES, PATHS, mergeSection, renderMarkdown, renderP90Chart, type L4Results, type ModeId, type PathId } from './report.js';
@@ -16,6 +18,8 @@ Scenarios:
        sidecars; keep-alive and new-connection-per-request; runs interleaved a,b,c per concurrency.
   sockmap  wrk → nginx on 127.0.0.1, both in the mesh cgroup, sockmap acceleration on vs off
        (--no-sockmap), interleaved; keep-alive; --modes/--paths do not apply (default -c 1,16,64).
+  probe  the (b) Kmesh path with kmesh-probe on vs off (--no-probe), interleaved; --modes apply
+       (default keepalive,close), default -c 16,64. Writes its own bench:probe section.
   xds-scale  control-plane scale: --services × --endpoints pushed over ADS (test server) to a
        daemon attached to a cgroup the bench creates; full-push time, --changes one-endpoint
        changes (p50/p99), daemon peak RSS. Writes its own bench:xds-scale section. Run on its own
@@ -65,11 +69,11 @@ function parseCli(argv: string[]): Cli | null {
     strict: true,
   });
   if (values.help) return null;
-  if (values.scenario !== 'l4' && values.scenario !== 'sockmap' && values.scenario !== 'xds-scale') throw new Error(`unknown scenario "${values.scenario}" (known: l4, sockmap, xds-scale)`);
+  if (!['l4', 'sockmap', 'probe', 'xds-scale'].includes(values.scenario!)) throw new Error(`unknown scenario "${values.scenario}" (known: l4, sockmap, probe, xds-scale)`);
   const quick = values.quick!;
   const connections = values.connections
     ? values.connections.split(',').map((c) => positiveInt('connections', c.trim()))
-    : values.scenario === 'sockmap' ? (quick ? [16] : [1, 16, 64]) : quick ? [1, 16, 256] : [1, 4, 16, 64, 256];
+    : values.scenario === 'sockmap' ? (quick ? [16] : [1, 16, 64]) : values.scenario === 'probe' ? (quick ? [16] : [16, 64]) : quick ? [1, 16, 256] : [1, 4, 16, 64, 256];
   const known = MODES.map((m) => m.id) as string[];
   const modes = (values.modes ? values.modes.split(',').map((m) => m.trim()) : known) as ModeId[];
   for (const m of modes) if (!known.includes(m)) throw new Error(`unknown mode "${m}" (known: ${known.join(', ')})`);
@@ -140,6 +144,7 @@ async function main(): Promise<number> {
   }
   if (cli.scenario === 'sockmap') return sockmapMain(cli);
   if (cli.scenario === 'xds-scale') return xdsScaleMain(cli);
+  if (cli.scenario === 'probe') return probeMain(cli);
   const runs = cli.rounds * cli.modes.length * cli.connections.length * cli.paths.length;
   console.log(`bench l4: ${runs} wrk runs of ${cli.durationS} s (≈ ${Math.ceil((runs * (cli.durationS + 0.5)) / 60)} min)`);
   const results = await runL4({
@@ -164,6 +169,23 @@ async function sockmapMain(cli: Cli): Promise<number> {
   writeFileSync(md, mergeSockmapSection(existsSync(md) ? readFileSync(md, 'utf8') : '# Benchmarks\n', renderSockmapMarkdown(r)));
   for (const s of r.summary) {
     console.log(`  c=${String(s.connections).padStart(3)} req/s on÷off ×${s.ratio.reqPerSec.toFixed(2)}  p50 on÷off ×${s.ratio.p50.toFixed(2)}  (on ${Math.round(s.on.reqPerSec)} vs off ${Math.round(s.off.reqPerSec)} req/s)`);
+  }
+  console.log(`\nwrote ${[md, json].map((f) => (f.startsWith(repoRoot) ? relative(repoRoot, f) : f)).join(', ')}`);
+  return 0;
+}
+
+/** The probe scenario writes only its own `bench:probe` section of benchmarks.md (and a JSON). */
+async function probeMain(cli: Cli): Promise<number> {
+  const command = `sudo npm run bench -- --scenario probe --rounds ${cli.rounds} --duration ${cli.durationS} --connections ${cli.connections.join(',')} --modes ${cli.modes.join(',')}`;
+  console.log(`bench probe: ${cli.rounds * cli.modes.length * cli.connections.length * 2} wrk runs of ${cli.durationS} s (load average ${loadAverage1().toFixed(2)})`);
+  const r = await runProbe({ rounds: cli.rounds, durationS: cli.durationS, connections: cli.connections, modes: cli.modes, command, log: (line) => console.log(line) });
+  mkdirSync(join(cli.outDir, 'bench'), { recursive: true });
+  const json = join(cli.outDir, 'bench', 'probe-results.json');
+  const md = join(cli.outDir, 'benchmarks.md');
+  writeFileSync(json, JSON.stringify(r, null, 2) + '\n');
+  writeFileSync(md, mergeProbeSection(existsSync(md) ? readFileSync(md, 'utf8') : '# Benchmarks\n', renderProbeMarkdown(r)));
+  for (const s of r.summary) {
+    console.log(`  ${s.mode.padEnd(9)} c=${String(s.connections).padStart(3)} req/s on÷off ×${s.ratio.reqPerSec.toFixed(3)}  p50 on÷off ×${s.ratio.p50.toFixed(2)}  (on ${Math.round(s.on.reqPerSec)} vs off ${Math.round(s.off.reqPerSec)} req/s)  ${s.meetsTarget ? 'meets' : 'MISSES'} ≤ 3%`);
   }
   console.log(`\nwrote ${[md, json].map((f) => (f.startsWith(repoRoot) ? relative(repoRoot, f) : f)).join(', ')}`);
   return 0;

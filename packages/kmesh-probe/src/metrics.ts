@@ -18,6 +18,9 @@ export interface DaemonHealth {
   maps?: Record<string, { entries: number; capacity: number }>;
   /** km_stats: outcomes of the orchestration programs (each connect/getpeername run counts once) */
   programOutcomes?: Record<string, number>;
+  /** km_sock_stats, when sockmap acceleration is on: messages and bytes per outcome (inserted,
+   *  redirected, no_peer, ...). Redirected payload bypasses TCP, so the connection byte counters miss it. */
+  sockmap?: Record<string, { count: number; bytes: number }>;
 }
 
 /** Labels of one connection: listener (VIP:port), cluster, endpoint (IP:port), direction. */
@@ -75,6 +78,11 @@ export class ProbeMetrics {
     });
     counter('kmesh_program_outcomes_total', 'Runs of the orchestration programs by outcome (km_stats)', (h, r) => {
       for (const [outcome, n] of Object.entries(h.programOutcomes ?? {})) r.observe(n, { outcome });
+    });
+    counter('kmesh_sockmap_redirected_messages_total', 'Messages sk_msg redirected socket to socket (same-node acceleration, km_sock_stats)', (h, r) => h.sockmap?.redirected && r.observe(h.sockmap.redirected.count));
+    counter('kmesh_sockmap_redirected_bytes_total', 'Payload bytes sk_msg redirected socket to socket; not in kmesh_tcp_*_bytes_total', (h, r) => h.sockmap?.redirected && r.observe(h.sockmap.redirected.bytes));
+    counter('kmesh_sockmap_events_total', 'Sockmap program runs by outcome (km_sock_stats): inserted, insert_failed, redirected, no_peer, not_tcp_family', (h, r) => {
+      for (const [outcome, s] of Object.entries(h.sockmap ?? {})) r.observe(s.count, { outcome });
     });
     meter.createObservableCounter('kmesh_probe_events_total', { description: 'Probe ring buffer records by outcome: submitted, ring_full (lost: the daemon fell behind), no_storage, runs (tracepoint runs on the host)' })
       .addCallback((r) => {

@@ -1,4 +1,5 @@
 // NativeProgram: a program of a loaded object; attaches to a cgroup as a bpf_link.
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -14,6 +15,8 @@ Napi::Function NativeProgram::Define(Napi::Env env) {
                          InstanceAccessor<&NativeProgram::GetSection>("section"),
                          InstanceMethod<&NativeProgram::AttachCgroup>("attachCgroup"),
                          InstanceMethod<&NativeProgram::Attach>("attach"),
+                         InstanceMethod<&NativeProgram::AttachToMap>("attachToMap"),
+                         InstanceMethod<&NativeProgram::DetachFromMap>("detachFromMap"),
                      });
 }
 
@@ -69,4 +72,50 @@ Napi::Value NativeProgram::Attach(const Napi::CallbackInfo& info) {
                   capture.Tail());
   }
   return NativeLink::Wrap(env, link, "link of program \"" + name_ + "\" on " + section_);
+}
+
+// attachToMap(map, type) / detachFromMap(map, type): sk_msg and sk_skb programs attach to a sockmap or
+// sockhash, not to a hook (BPF_PROG_ATTACH with the map fd as target). There is no link: the map holds
+// the program until it is detached or the map is freed (its last fd and pin gone).
+struct MapAttachType {
+  const char* name;
+  bpf_attach_type type;
+};
+static const MapAttachType kMapAttachTypes[] = {
+    {"msg_verdict", BPF_SK_MSG_VERDICT},
+    {"stream_verdict", BPF_SK_SKB_STREAM_VERDICT},
+    {"stream_parser", BPF_SK_SKB_STREAM_PARSER},
+};
+
+void NativeProgram::MapAttachment(const Napi::CallbackInfo& info, bool attach) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsObject() || !info[1].IsString()) {
+    ThrowType(env, "expected (map: BpfMap, type: 'msg_verdict' | 'stream_verdict' | 'stream_parser')");
+  }
+  NativeMap* map = NativeMap::Unwrap(info[0].As<Napi::Object>());
+  std::string typeName = info[1].As<Napi::String>().Utf8Value();
+  const MapAttachType* type = nullptr;
+  for (const MapAttachType& t : kMapAttachTypes) {
+    if (typeName == t.name) type = &t;
+  }
+  if (type == nullptr) ThrowType(env, "unknown map attach type \"" + typeName + "\" (known: msg_verdict, stream_verdict, stream_parser)");
+  bpf_program* program = CheckedLoaded(env);
+  int mapFd = map->Fd(env);
+  int progFd = bpf_program__fd(program);
+  int rc = attach ? bpf_prog_attach(progFd, mapFd, type->type, 0) : bpf_prog_detach2(progFd, mapFd, type->type);
+  if (rc < 0) {
+    int err = errno;
+    ThrowBpfError(env, attach ? "bpf_prog_attach" : "bpf_prog_detach2", err,
+                  "program \"" + name_ + "\" as " + typeName + (attach ? " to " : " from ") + "map \"" + map->Name() + "\"");
+  }
+}
+
+Napi::Value NativeProgram::AttachToMap(const Napi::CallbackInfo& info) {
+  MapAttachment(info, true);
+  return info.Env().Undefined();
+}
+
+Napi::Value NativeProgram::DetachFromMap(const Napi::CallbackInfo& info) {
+  MapAttachment(info, false);
+  return info.Env().Undefined();
 }

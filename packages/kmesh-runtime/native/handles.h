@@ -55,6 +55,9 @@ class NativeProgram : public Napi::ObjectWrap<NativeProgram> {
   }
   Napi::Value AttachCgroup(const Napi::CallbackInfo& info);
   Napi::Value Attach(const Napi::CallbackInfo& info);
+  Napi::Value AttachToMap(const Napi::CallbackInfo& info);
+  Napi::Value DetachFromMap(const Napi::CallbackInfo& info);
+  void MapAttachment(const Napi::CallbackInfo& info, bool attach);
 
   Napi::ObjectReference owner_;
   NativeObject* object_ = nullptr;

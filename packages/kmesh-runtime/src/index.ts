@@ -1,7 +1,7 @@
 // @kmesh/runtime: a general, typed libbpf binding for Node.js. Knows nothing about xDS.
 export { BpfError } from './errors.js';
 export { BpfObject, type BpfObjectOpenOptions } from './object.js';
-export { BpfProgram } from './program.js';
+export { BpfProgram, type MapAttachType } from './program.js';
 export { BpfLink } from './link.js';
 export { BpfMap, type UpdateFlag } from './map.js';
 export { RingBuffer, type RingBufferRecordsHandler } from './ring-buffer.js';

@@ -37,7 +37,12 @@ export interface NativeProgramHandle {
   readonly section: string;
   attachCgroup(dir: string): NativeLinkHandle;
   attach(): NativeLinkHandle;
+  attachToMap(map: NativeMapHandle, type: MapAttachType): void;
+  detachFromMap(map: NativeMapHandle, type: MapAttachType): void;
 }
+
+/** How an sk_msg / sk_skb program attaches to a sockmap or sockhash (BPF_SK_MSG_VERDICT, ...). */
+export type MapAttachType = 'msg_verdict' | 'stream_verdict' | 'stream_parser';
 
 export interface NativeRingBufferHandle {
   consume(): number;

@@ -1,6 +1,9 @@
 // BpfProgram: a program of a BpfObject, found by function name.
 import { BpfLink } from './link.js';
-import type { NativeProgramHandle } from './native.js';
+import { nativeMap, type BpfMap } from './map.js';
+import type { MapAttachType, NativeProgramHandle } from './native.js';
+
+export type { MapAttachType } from './native.js';
 
 const handles = new WeakMap<BpfProgram, NativeProgramHandle>();
 
@@ -35,5 +38,18 @@ export class BpfProgram {
    *  detaches when closed or garbage-collected unless pinned. */
   attach(): BpfLink {
     return new BpfLink(nativeProgram(this).attach());
+  }
+
+  /** Attaches an sk_msg (msg_verdict) or sk_skb (stream_verdict, stream_parser) program to a sockmap or
+   *  sockhash: every socket inserted into the map from then on runs it. There is no link: the map holds
+   *  the program until detachFromMap() or until the map itself is freed (last fd closed and unpinned).
+   *  Attaching again with the same type replaces the program. */
+  attachToMap(map: BpfMap, type: MapAttachType): void {
+    nativeProgram(this).attachToMap(nativeMap(map), type);
+  }
+
+  /** Detaches this program from the map; a BpfError with code ENOENT when it is not the attached one. */
+  detachFromMap(map: BpfMap, type: MapAttachType): void {
+    nativeProgram(this).detachFromMap(nativeMap(map), type);
   }
 }

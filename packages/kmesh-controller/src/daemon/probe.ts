@@ -8,6 +8,7 @@ import { isIP } from 'node:net';
 import type { MeshModel, SocketAddress, WeightedRoute } from '@kmesh/api';
 import { Probe, type DaemonHealth } from '@kmesh/probe';
 import type { AdminResponse } from '../admin/server.js';
+import { readSockStats } from '../kernel/sockmap.js';
 import type { Logger } from '../log.js';
 
 export interface DaemonProbeOptions {
@@ -69,7 +70,9 @@ export class DaemonProbe {
     file?.on('error', (error) => opts.log.error('access log write failed', { file: opts.accessLog, error: error.message }));
     const write = file ? (line: string) => file.write(line + '\n') : (line: string) => process.stdout.write(line + '\n');
     try {
-      const probe = Probe.start({ pinPath: opts.pinPath, resolveCluster: clusterResolver(opts.model), health: opts.health, accessLog: write });
+      // Sockmap counters join the daemon's health: the bytes it redirects never reach TCP's counters.
+      const health = (): DaemonHealth => ({ ...opts.health(), sockmap: readSockStats(opts.pinPath) ?? undefined });
+      const probe = Probe.start({ pinPath: opts.pinPath, resolveCluster: clusterResolver(opts.model), health, accessLog: write });
       return new DaemonProbe(probe, file);
     } catch (error) {
       file?.end();

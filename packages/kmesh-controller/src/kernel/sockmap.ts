@@ -11,19 +11,15 @@
  * `kmesh cleanup` needs nothing special: it detaches every link under P/links and unpins every map,
  * and the verdict program goes with the map.
  *
- * Why bpftool: @kmesh/runtime attaches programs to cgroups only. A sk_msg program attaches to a map
- * (BPF_PROG_ATTACH with the map as target), which the binding does not offer yet; bpftool does it by
- * program id. The program is found by id as the sk_msg program named kmesh_sk_msg that uses this
- * instance's km_sock (the newest such program: the one this process just loaded and still holds).
+ * The verdict program is attached with BpfProgram.attachToMap (BPF_PROG_ATTACH with the map as target):
+ * there is no link to pin, the map holds it. An adopted sockmap keeps the program its map holds.
  */
-import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { SockmapMapNames, SockStatNames, type SockStatName } from '@kmesh/api';
 import { objectPaths, sockmapPrograms } from '@kmesh/orchestration';
 import { BpfLink, BpfMap, BpfObject, unpinPath } from '@kmesh/runtime';
 import { linkPin, mapPin } from './pins.js';
-import { SetupError } from './system.js';
 
 const sockOpsProgram = sockmapPrograms.find((p) => p.attach === 'sock_ops')!.name;
 const msgVerdictProgram = sockmapPrograms.find((p) => p.attach === 'msg_verdict')!.name;
@@ -36,29 +32,6 @@ export function inspectSockmap(pinPath: string): SockmapPins {
   const present = [linkPin(pinPath, sockOpsProgram), ...mapNames.map((n) => mapPin(pinPath, n))].map((p) => existsSync(p));
   if (present.every(Boolean)) return 'complete';
   return present.some(Boolean) ? 'partial' : 'none';
-}
-
-function bpftool(args: string[]): string {
-  try {
-    return execFileSync('bpftool', args, {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, PATH: `${process.env.PATH ?? ''}:/usr/local/sbin:/usr/sbin:/sbin` },
-    });
-  } catch (error) {
-    const e = error as { code?: string; stderr?: string; message: string };
-    if (e.code === 'ENOENT') throw new SetupError('sockmap acceleration needs bpftool on PATH (Debian: apt-get install bpftool), or run with --no-sockmap');
-    throw new SetupError(`bpftool ${args.join(' ')} failed: ${(e.stderr ?? e.message).trim()}`);
-  }
-}
-
-/** The id of the newest loaded kmesh_sk_msg program that uses the map pinned at `sockhashPin`. */
-function msgVerdictProgramId(sockhashPin: string): number {
-  const map = JSON.parse(bpftool(['-j', 'map', 'show', 'pinned', sockhashPin])) as { id: number };
-  const programs = JSON.parse(bpftool(['-j', 'prog', 'show'])) as { id: number; type: string; name?: string; map_ids?: number[] }[];
-  const ids = programs.filter((p) => p.type === 'sk_msg' && p.name === msgVerdictProgram && p.map_ids?.includes(map.id)).map((p) => p.id);
-  if (ids.length === 0) throw new SetupError(`no loaded ${msgVerdictProgram} program uses ${sockhashPin} (map id ${map.id}): the sockmap object did not load`);
-  return Math.max(...ids);
 }
 
 /**
@@ -76,8 +49,7 @@ export function installSockmap(opts: { pinPath: string; cgroup: string }): 'inst
   try {
     for (const name of mapNames) undo.push(() => unpinPath(mapPin(pinPath, name)));
     object.load();
-    const sockhashPin = mapPin(pinPath, SockmapMapNames.sockets);
-    bpftool(['prog', 'attach', 'id', String(msgVerdictProgramId(sockhashPin)), 'msg_verdict', 'pinned', sockhashPin]);
+    object.program(msgVerdictProgram).attachToMap(object.map(SockmapMapNames.sockets), 'msg_verdict');
 
     const link = object.program(sockOpsProgram).attachCgroup(opts.cgroup);
     undo.push(() => {
