@@ -87,7 +87,10 @@ const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
 interface DaemonProcess { child: ChildProcess; lines: Record<string, unknown>[]; waitFor(match: (l: Record<string, unknown>) => boolean, timeoutMs: number, from?: number): Promise<Record<string, unknown>> }
 
 function startDaemon(args: string[]): DaemonProcess {
-  const child = spawn(process.execPath, [requireCompiled(kmeshCli), ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  // KMESH_BENCH_DAEMON_NODE_ARGS: extra node flags for the daemon, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
+  // to profile it under this load (NODE_OPTIONS refuses --cpu-prof).
+  const nodeArgs = (process.env.KMESH_BENCH_DAEMON_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+  const child = spawn(process.execPath, [...nodeArgs, requireCompiled(kmeshCli), ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   const lines: Record<string, unknown>[] = [];
   const waiters = new Set<() => void>();
   let buffer = '';

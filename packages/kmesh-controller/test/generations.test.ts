@@ -103,6 +103,25 @@ describe('GenerationStore', () => {
     expect(maps.listener.lookup(Buffer.from([1, 0, 0, 0, 99, 0, 0, 0]))).toBeNull();
     store.close();
   });
+
+  it('after a scan of the maps, a new generation is written without scanning them again (a full push at scale)', () => {
+    store.sweep({ force: true }); // adoption: every map read once
+    const scans = vi.spyOn(maps.listener, 'keys');
+    store.apply(model(2, 2));
+    store.apply(model(2, 3));
+    expect(scans).not.toHaveBeenCalled();
+    expect(gensIn(maps)).toEqual([1, 2]);
+    clock = 500;
+    scans.mockClear();
+    store.sweep(); // the retired generation goes: one scan, and the generations present are known again
+    expect(scans).toHaveBeenCalledTimes(1);
+    expect(gensIn(maps)).toEqual([2]);
+    scans.mockClear();
+    store.apply(model(2, 1));
+    expect(scans).not.toHaveBeenCalled();
+    expect(gensIn(maps)).toEqual([2, 3]);
+    store.close();
+  });
 });
 
 describe('GenerationStore.applyEndpoints (endpoint-only change in place)', () => {

@@ -4,7 +4,7 @@
  */
 import { AddressFamily, Structs } from './layout.js';
 import type { SocketAddress } from '../model.js';
-import { addressBytes, formatIpv4, formatIpv6 } from '../resources/address.js';
+import { addressBytes, formatIpv4, formatIpv6, parseIpv4Octets } from '../resources/address.js';
 
 export type StructName = keyof typeof Structs;
 
@@ -12,13 +12,16 @@ export function structSize(name: StructName): number {
   return Structs[name].size;
 }
 
-/** "struct.field" → offset, built once: encoders call offsetOf per record (100,000s per push). */
-const offsets = new Map<string, number>(
-  Object.entries(Structs).flatMap(([struct, spec]) => (spec.fields as readonly { name: string; offset: number }[]).map((f) => [`${struct}.${f.name}`, f.offset] as [string, number])),
+/**
+ * struct → field → offset, built once: encoders call offsetOf per field of every record
+ * (100,000s per push), so the lookup builds no string.
+ */
+const offsets = new Map<string, Map<string, number>>(
+  Object.entries(Structs).map(([struct, spec]) => [struct, new Map((spec.fields as readonly { name: string; offset: number }[]).map((f) => [f.name, f.offset]))]),
 );
 
 export function offsetOf(name: StructName, fieldName: string): number {
-  const offset = offsets.get(`${name}.${fieldName}`);
+  const offset = offsets.get(name)?.get(fieldName);
   if (offset === undefined) throw new Error(`layout: ${name} has no field ${fieldName}`);
   return offset;
 }
@@ -33,7 +36,11 @@ export function expectSize(buf: Buffer, name: StructName, atLeast = false): void
 
 /** Writes a km_addr at `base`: raw address bytes and port in network order, family as AF_INET/AF_INET6. */
 export function writeAddr(buf: Buffer, base: number, address: SocketAddress): void {
-  addressBytes(address).copy(buf, base + offsetOf('km_addr', 'ip'));
+  const ipAt = base + offsetOf('km_addr', 'ip');
+  // IPv4 (nearly every endpoint): the octets straight into the record, no Buffer in between.
+  const octets = address.family === 4 ? parseIpv4Octets(address.ip) : undefined;
+  if (octets) for (let i = 0; i < 4; i++) buf[ipAt + i] = octets[i]!;
+  else addressBytes(address).copy(buf, ipAt);
   buf.writeUInt16BE(address.port, base + offsetOf('km_addr', 'port'));
   buf.writeUInt8(address.family === 6 ? AddressFamily.inet6 : AddressFamily.inet, base + offsetOf('km_addr', 'family'));
 }

@@ -40,6 +40,7 @@ export function scanForV2(value: unknown, path: string, d: Diagnostics, depth = 
   if (depth > 200 || typeof value !== 'object' || value === null) return;
   if (Array.isArray(value)) {
     value.forEach((v, i) => {
+      if (typeof v !== 'object' || v === null) return; // nothing to find in a scalar: skip its path
       const name = isObject(v) && typeof v.name === 'string' ? v.name : undefined;
       scanForV2(v, item(path, i, name), d, depth + 1);
     });
@@ -48,7 +49,7 @@ export function scanForV2(value: unknown, path: string, d: Diagnostics, depth = 
   for (const [key, v] of Object.entries(value)) {
     if (key === '@type' && typeof v === 'string' && isEnvoyV2TypeUrl(v)) {
       d.error(path, `${v}: ${v2Message}`);
-    } else {
+    } else if (typeof v === 'object' && v !== null) {
       scanForV2(v, field(path, key), d, depth + 1);
     }
   }

@@ -50,14 +50,14 @@ export function checkFields(obj: Obj, path: string, d: Diagnostics, table: Field
   let clean = true;
   for (const [key, value] of Object.entries(obj)) {
     const rule = table.fields[key];
-    const at = field(path, key);
+    // The path is built only for a diagnostic: this runs for every field of every resource.
     if (rule === undefined) {
-      d.error(at, `unknown field ${key}: not a field of ${table.message} that kmesh knows, so it cannot tell whether ignoring it would change where traffic goes`);
+      d.error(field(path, key), `unknown field ${key}: not a field of ${table.message} that kmesh knows, so it cannot tell whether ignoring it would change where traffic goes`);
       clean = false;
     } else if (rule.kind === 'ignore' && !isUnset(value)) {
-      d.warn(at, `${key} is not supported and is ignored${rule.why ? `: ${rule.why}` : ''}`);
+      d.warn(field(path, key), `${key} is not supported and is ignored${rule.why ? `: ${rule.why}` : ''}`);
     } else if (rule.kind === 'reject' && !isUnset(value)) {
-      d.error(at, `${key} is not supported: ${rule.why}`);
+      d.error(field(path, key), `${key} is not supported: ${rule.why}`);
       clean = false;
     }
   }

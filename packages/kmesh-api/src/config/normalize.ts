@@ -13,7 +13,17 @@ const irregular: Record<string, string> = {
 
 const maxDepth = 200;
 
+/** key → its snake_case form (undefined: already snake_case); the same few hundred keys recur in every resource. */
+const snakeCache = new Map<string, string | undefined>();
+
 function snakeOf(key: string): string | undefined {
+  if (snakeCache.has(key)) return snakeCache.get(key);
+  const snake = deriveSnake(key);
+  if (snakeCache.size < 10_000) snakeCache.set(key, snake);
+  return snake;
+}
+
+function deriveSnake(key: string): string | undefined {
   if (irregular[key]) return irregular[key];
   if (!/^[a-z][a-zA-Z0-9]*$/.test(key) || !/[A-Z]/.test(key)) return undefined;
   return key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
@@ -30,7 +40,7 @@ export function normalizeKeys(value: unknown, path: string, d: Diagnostics, dept
     d.error(path, `the document is nested more than ${maxDepth} levels deep`);
     return undefined;
   }
-  if (Array.isArray(value)) return value.map((v, i) => normalizeKeys(v, item(path, i, nameOf(v)), d, depth + 1));
+  if (Array.isArray(value)) return value.map((v, i) => ((typeof v === 'object' && v !== null) || depth >= maxDepth ? normalizeKeys(v, item(path, i, nameOf(v)), d, depth + 1) : v));
   if (typeof value !== 'object' || value === null) return value;
   const out: Record<string, unknown> = {};
   const source = value as Record<string, unknown>;
@@ -40,7 +50,8 @@ export function normalizeKeys(value: unknown, path: string, d: Diagnostics, dept
       d.error(field(path, key), `both ${key} and ${snake} are given: they are the same field`);
       continue;
     }
-    out[snake] = normalizeKeys(v, field(path, snake), d, depth + 1);
+    // A scalar needs no path (nothing below it can be wrong): most leaves skip the string building.
+    out[snake] = (typeof v === 'object' && v !== null) || depth >= maxDepth ? normalizeKeys(v, field(path, snake), d, depth + 1) : v;
   }
   return out;
 }

@@ -15,19 +15,40 @@ export interface ParsedIp {
   bytes: Buffer;
 }
 
-/** Strict dotted quad: four decimal octets, no leading zeros (inet_pton rejects them too). */
+/**
+ * Strict dotted quad: four decimal octets, no leading zeros (inet_pton rejects them too).
+ * Parsed by hand, character by character: it runs for every endpoint of every cluster.
+ */
 function parseIpv4Bytes(text: string): Buffer | undefined {
-  const parts = text.split('.');
-  if (parts.length !== 4) return undefined;
-  const bytes = Buffer.alloc(4);
-  for (let i = 0; i < 4; i++) {
-    const p = parts[i]!;
-    if (!/^(0|[1-9]\d{0,2})$/.test(p)) return undefined;
-    const n = Number(p);
-    if (n > 255) return undefined;
-    bytes[i] = n;
+  const octets = parseIpv4Octets(text);
+  return octets ? Buffer.from(octets) : undefined;
+}
+
+/** The four octets of a strict dotted quad (see parseIpv4Bytes); undefined when it is not one. */
+export function parseIpv4Octets(text: string): number[] | undefined {
+  const octets = [0, 0, 0, 0];
+  let part = 0;
+  let digits = 0;
+  let value = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 46 /* . */) {
+      if (digits === 0 || part === 3) return undefined;
+      octets[part++] = value;
+      digits = 0;
+      value = 0;
+    } else if (c >= 48 && c <= 57) {
+      if (digits === 1 && value === 0) return undefined; // leading zero
+      if (++digits > 3) return undefined;
+      value = value * 10 + (c - 48);
+    } else {
+      return undefined;
+    }
   }
-  return bytes;
+  if (part !== 3 || digits === 0) return undefined;
+  octets[3] = value;
+  if (octets.some((n) => n > 255)) return undefined;
+  return octets;
 }
 
 function parseIpv6Bytes(text: string): Buffer | undefined {

@@ -98,13 +98,54 @@ class Outcomes {
   }
 }
 
+/**
+ * What reading one resource gave: its value and the diagnostics the read recorded. Reading
+ * (normalising, checking every field, parsing every address) is most of a translation, and a
+ * control plane resends mostly unchanged resources: a delta client keeps the decoded object of
+ * every unchanged resource, so a read is remembered per decoded object (a WeakMap: it goes
+ * with the object) and replayed. The decoded resources are never modified, by this file or the
+ * readers, which is what makes the object a valid key.
+ */
+interface Reading<T> {
+  name: string;
+  errors: Diagnostic[];
+  warnings: Diagnostic[];
+  value: T;
+}
+
+/** One cache per kind of read (and per setting that changes its result). */
+const readings = new Map<string, WeakMap<object, Reading<unknown>>>();
+
+function cachedRead<T>(variant: string, name: string, raw: unknown, d: Diagnostics, read: (d: Diagnostics) => T): T {
+  if (typeof raw !== 'object' || raw === null) return read(d);
+  let cache = readings.get(variant);
+  if (!cache) readings.set(variant, (cache = new WeakMap()));
+  const hit = cache.get(raw) as Reading<T> | undefined;
+  if (hit && hit.name === name) {
+    d.errors.push(...hit.errors);
+    d.warnings.push(...hit.warnings);
+    return hit.value;
+  }
+  const fresh = new Diagnostics();
+  const value = read(fresh);
+  cache.set(raw, { name, errors: fresh.errors, warnings: fresh.warnings, value });
+  d.errors.push(...fresh.errors);
+  d.warnings.push(...fresh.warnings);
+  return value;
+}
+
 /** A ClusterLoadAssignment for `cluster`; undefined (errors in `d`) when rejected. */
 function readEndpoints(name: string, raw: unknown, cluster: ClusterModel | undefined, d: Diagnostics): ClusterModel['endpoints'] | undefined {
+  const localityWeighted = cluster?.localityWeighted === true;
+  return cachedRead(localityWeighted ? 'endpoint+locality' : 'endpoint', name, raw, d, (rd) => readEndpointsNow(name, raw, localityWeighted, rd));
+}
+
+function readEndpointsNow(name: string, raw: unknown, localityWeighted: boolean, d: Diagnostics): ClusterModel['endpoints'] | undefined {
   const resource = prepare('endpoint', name, raw, d);
   if (!resource) return undefined;
   const path = resourcePath('endpoint', name);
   const endpoints = readLoadAssignment(resource, path, d, {
-    localityWeighted: cluster?.localityWeighted === true,
+    localityWeighted,
     addressRules: {
       hostnameMessage: (h) => `"${h}" is a hostname: an EDS endpoint is an IP address (kmesh resolves no names)`,
       unspecifiedMessage: 'the unspecified address is not a destination: give the endpoint\'s IP address',
@@ -124,8 +165,10 @@ export function translateXdsResources(input: XdsResources): XdsTranslation {
   for (const [name, raw] of input.clusters) {
     catalog.defined.add(name);
     const d = new Diagnostics();
-    const resource = prepare('cluster', name, raw, d);
-    const read = resource ? readClusterResource(resource, resourcePath('cluster', name), d, 'xds') : undefined;
+    const read = cachedRead('cluster', name, raw, d, (rd) => {
+      const resource = prepare('cluster', name, raw, rd);
+      return resource ? readClusterResource(resource, resourcePath('cluster', name), rd, 'xds') : undefined;
+    });
     outcomes.add('cluster', name, d);
     if (!read || d.hasErrors) continue;
     if (read.kind === 'original_dst') {
@@ -176,8 +219,10 @@ export function translateXdsResources(input: XdsResources): XdsTranslation {
   const routes: RouteCatalog = { accepted: new Map<string, RouteConfigModel>(), rejected: new Set() };
   for (const [name, raw] of input.routes) {
     const d = new Diagnostics();
-    const resource = prepare('route', name, raw, d);
-    const draft = resource ? readRouteConfiguration(resource, resourcePath('route', name), d, name) : undefined;
+    const draft = cachedRead('route', name, raw, d, (rd) => {
+      const resource = prepare('route', name, raw, rd);
+      return resource ? readRouteConfiguration(resource, resourcePath('route', name), rd, name) : undefined;
+    });
     if (draft && !d.hasErrors) {
       for (const ref of draft.refs) {
         if (!catalog.defined.has(ref.name)) d.warn(ref.path, `cluster "${ref.name}" is not defined: Envoy would answer these requests with 503`);
@@ -194,8 +239,10 @@ export function translateXdsResources(input: XdsResources): XdsTranslation {
   const addresses = new Map<string, string>();
   for (const [name, raw] of input.listeners) {
     const d = new Diagnostics();
-    const resource = prepare('listener', name, raw, d);
-    const draft = resource ? readListener(resource, resourcePath('listener', name), d) : undefined;
+    const draft = cachedRead('listener', name, raw, d, (rd) => {
+      const resource = prepare('listener', name, raw, rd);
+      return resource ? readListener(resource, resourcePath('listener', name), rd) : undefined;
+    });
     outcomes.add('listener', name, d);
     if (!draft || draft.kind === 'skipped' || d.hasErrors || !claimAddress(draft, addresses, d)) continue;
     const resolved = resolveListener(draft, catalog, routes, d);
