@@ -57,7 +57,9 @@ export interface ProbeEvent {
   endpoint: ProbeAddress;
 }
 
-const kindNames = new Map<number, ProbeKindName>(Object.entries(ProbeKind).map(([name, code]) => [code, name as ProbeKindName]));
+/** kind code → name, indexed by code */
+const kindNames: (ProbeKindName | undefined)[] = [];
+for (const [name, code] of Object.entries(ProbeKind)) kindNames[code] = name as ProbeKindName;
 
 function readAddress(buf: Buffer, offset: number): ProbeAddress {
   const port = buf.readUInt16BE(offset + 16); // network order
@@ -67,7 +69,7 @@ function readAddress(buf: Buffer, offset: number): ProbeAddress {
     for (let i = 0; i < 8; i++) words.push(buf.readUInt16BE(offset + i * 2).toString(16));
     return { family: 6, ip: compressIPv6(words), port };
   }
-  return { family: 4, ip: [0, 1, 2, 3].map((i) => buf[offset + i]).join('.'), port };
+  return { family: 4, ip: `${buf[offset]}.${buf[offset + 1]}.${buf[offset + 2]}.${buf[offset + 3]}`, port };
 }
 
 /** RFC 5952 text form: the longest run (>= 2) of zero groups becomes '::'. */
@@ -102,7 +104,7 @@ export function decodeEvent(buf: Buffer): ProbeEvent {
   }
   const f = eventLayout.fields;
   const code = buf.readUInt32LE(f.kind);
-  const kind = kindNames.get(code);
+  const kind = kindNames[code];
   if (!kind) throw new Error(`kmesh-probe: unknown record kind ${code}`);
   // The sequence space counts SYN (always, once established) and each FIN: remove them to get payload.
   const acked = buf.readBigUInt64LE(f.bytes_acked);

@@ -1,6 +1,12 @@
 /**
  * Prometheus metrics through OpenTelemetry: connection counters and a duration histogram from probe
  * events, plus the daemon's own health as observable instruments read at scrape time.
+ *
+ * Cost per connection matters (a busy node closes thousands a second, each one OPEN and one CLOSE
+ * record): the SDK hashes the attributes of every synchronous add()/record() call, which was most of
+ * the daemon's CPU per connection. So the connection counters are plain numbers in one ConnectionSeries
+ * per label set, reported by observable counters at scrape time; only the duration histogram (no
+ * observable form in OpenTelemetry) is recorded per connection, with the series' one attributes object.
  */
 import type { Attributes, ObservableResult } from '@opentelemetry/api';
 import { PrometheusExporter, PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
@@ -31,6 +37,19 @@ export interface ConnectionLabels extends Attributes {
   direction: 'outbound';
 }
 
+/** The counters of one label set, kept in plain numbers and read at scrape time. A counter appears in
+ *  /metrics once its first event was seen (opened: an OPEN; closed, bytes, retransmits: a CLOSE;
+ *  failures: a FAIL), as a synchronous counter's series would. */
+export class ConnectionSeries {
+  opened = 0;
+  closed = 0;
+  failures = 0;
+  sentBytes = 0;
+  receivedBytes = 0;
+  retransmits = 0;
+  constructor(readonly labels: Readonly<ConnectionLabels>) {}
+}
+
 /** Duration buckets in seconds: from loopback round trips to long-lived streams. */
 const durationBuckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
 
@@ -38,25 +57,29 @@ export class ProbeMetrics {
   private readonly exporter: PrometheusExporter;
   private readonly provider: MeterProvider;
   private readonly serializer = new PrometheusSerializer(undefined, false, undefined, true, true);
-  private readonly opened;
-  private readonly closed;
-  private readonly failures;
-  private readonly sent;
-  private readonly received;
-  private readonly retransmits;
   private readonly duration;
+  /** by `cluster listener endpoint` */
+  private readonly seriesByKey = new Map<string, ConnectionSeries>();
 
   constructor(health: () => DaemonHealth, probeStats: () => Record<string, number>) {
     // No server of its own: the daemon's admin API serves /metrics.
     this.exporter = new PrometheusExporter({ preventServerStart: true, withoutScopeInfo: true, withoutTargetInfo: true });
     this.provider = new MeterProvider({ readers: [this.exporter] });
     const meter = this.provider.getMeter('kmesh');
-    this.opened = meter.createCounter('kmesh_tcp_connections_opened_total', { description: 'Mesh TCP connections established, by listener, cluster and endpoint' });
-    this.closed = meter.createCounter('kmesh_tcp_connections_closed_total', { description: 'Established mesh TCP connections that ended' });
-    this.failures = meter.createCounter('kmesh_tcp_connect_failures_total', { description: 'Mesh connects that never completed (refused, timed out, reset, aborted)' });
-    this.sent = meter.createCounter('kmesh_tcp_sent_bytes_total', { description: 'Payload bytes sent and acknowledged, counted when the connection closes' });
-    this.received = meter.createCounter('kmesh_tcp_received_bytes_total', { description: 'Payload bytes received, counted when the connection closes' });
-    this.retransmits = meter.createCounter('kmesh_tcp_retransmits_total', { description: 'TCP segments retransmitted, counted when the connection closes' });
+    // Connection counters: one callback each, reading the series (registration order is /metrics order).
+    const connectionCounters: [string, string, (s: ConnectionSeries) => number, (s: ConnectionSeries) => boolean][] = [
+      ['kmesh_tcp_connections_opened_total', 'Mesh TCP connections established, by listener, cluster and endpoint', (x) => x.opened, (x) => x.opened > 0],
+      ['kmesh_tcp_connections_closed_total', 'Established mesh TCP connections that ended', (x) => x.closed, (x) => x.closed > 0],
+      ['kmesh_tcp_connect_failures_total', 'Mesh connects that never completed (refused, timed out, reset, aborted)', (x) => x.failures, (x) => x.failures > 0],
+      ['kmesh_tcp_sent_bytes_total', 'Payload bytes sent and acknowledged, counted when the connection closes', (x) => x.sentBytes, (x) => x.closed > 0],
+      ['kmesh_tcp_received_bytes_total', 'Payload bytes received, counted when the connection closes', (x) => x.receivedBytes, (x) => x.closed > 0],
+      ['kmesh_tcp_retransmits_total', 'TCP segments retransmitted, counted when the connection closes', (x) => x.retransmits, (x) => x.closed > 0],
+    ];
+    for (const [name, description, value, seen] of connectionCounters) {
+      meter.createObservableCounter(name, { description }).addCallback((r) => {
+        for (const series of this.seriesByKey.values()) if (seen(series)) r.observe(value(series), series.labels);
+      });
+    }
     this.duration = meter.createHistogram('kmesh_tcp_connection_duration_seconds', {
       description: 'From connect() to close of established mesh connections',
       advice: { explicitBucketBoundaries: durationBuckets },
@@ -90,21 +113,32 @@ export class ProbeMetrics {
       });
   }
 
-  /** Counts one probe event under its labels. */
-  record(event: ProbeEvent, labels: ConnectionLabels): void {
+  /** The series of one label set, created on first use and kept for the life of the probe. */
+  series(listener: string, cluster: string, endpoint: string): ConnectionSeries {
+    const key = `${cluster} ${listener} ${endpoint}`;
+    let series = this.seriesByKey.get(key);
+    if (!series) {
+      series = new ConnectionSeries(Object.freeze<ConnectionLabels>({ listener, cluster, endpoint, direction: 'outbound' }));
+      this.seriesByKey.set(key, series);
+    }
+    return series;
+  }
+
+  /** Counts one probe event in its series. */
+  record(event: ProbeEvent, series: ConnectionSeries): void {
     switch (event.kind) {
       case 'OPEN':
-        this.opened.add(1, labels);
+        series.opened++;
         return;
       case 'FAIL':
-        this.failures.add(1, labels);
+        series.failures++;
         return;
       case 'CLOSE':
-        this.closed.add(1, labels);
-        this.sent.add(event.sentBytes, labels);
-        this.received.add(event.receivedBytes, labels);
-        this.retransmits.add(event.retransmits, labels);
-        if (event.startNs > 0n) this.duration.record(Number(event.endNs - event.startNs) / 1e9, labels);
+        series.closed++;
+        series.sentBytes += event.sentBytes;
+        series.receivedBytes += event.receivedBytes;
+        series.retransmits += event.retransmits;
+        if (event.startNs > 0n) this.duration.record(Number(event.endNs - event.startNs) / 1e9, series.labels);
         return;
     }
   }

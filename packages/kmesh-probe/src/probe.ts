@@ -5,10 +5,11 @@
  */
 import { fileURLToPath } from 'node:url';
 import { BpfObject, RingBuffer, type BpfLink, type BpfMap } from '@kmesh/runtime';
-import { accessLogEntry, type AccessLogEntry } from './access-log.js';
-import { decodeEvent, formatAddress, ProbeStatNames, type ProbeEvent, type ProbeStatName } from './event.js';
+import type { AccessLogEntry } from './access-log.js';
+import { ProbeStatNames, type ProbeEvent, type ProbeStatName } from './event.js';
 import { EndpointHealth } from './health.js';
-import { connectionLabels, ProbeMetrics, type DaemonHealth } from './metrics.js';
+import { ProbeMetrics, type DaemonHealth } from './metrics.js';
+import { ConnectionRecorder } from './recorder.js';
 
 /** Absolute path of the compiled probe object (same relative path from src/ and dist/). */
 export const probeObjectPath = fileURLToPath(new URL('../dist/bpf/kmesh_probe.bpf.o', import.meta.url));
@@ -36,25 +37,24 @@ export class Probe {
   private readonly links: BpfLink[] = [];
   private readonly ring: RingBuffer;
   private readonly statsMap: BpfMap;
-  private readonly recent: { seq: number; entry: AccessLogEntry }[] = [];
-  private seq = 0;
-  private decodeErrors = 0;
-  private readonly eventListeners = new Set<(event: ProbeEvent, cluster: string) => void>();
+  private readonly recorder: ConnectionRecorder;
   private closed = false;
 
-  private constructor(private readonly opts: ProbeOptions) {
+  private constructor(opts: ProbeOptions) {
+    this.metrics = new ProbeMetrics(opts.health ?? (() => ({})), () => this.stats());
+    this.recorder = new ConnectionRecorder({ ...opts, metrics: this.metrics, endpointHealth: this.endpointHealth });
     this.object = BpfObject.open(opts.objectPath ?? probeObjectPath, { pinRoot: opts.pinPath });
     try {
       this.object.load();
       for (const name of probePrograms) this.links.push(this.object.program(name).attach());
       this.statsMap = this.object.map('km_probe_stats');
-      this.ring = RingBuffer.open(this.object.map('km_probe_events'), (records) => this.onRecords(records));
+      this.ring = RingBuffer.open(this.object.map('km_probe_events'), (records) => this.recorder.onRecords(records));
     } catch (error) {
       for (const link of this.links) link.close();
       this.object.close();
+      void this.metrics.shutdown();
       throw error;
     }
-    this.metrics = new ProbeMetrics(opts.health ?? (() => ({})), () => this.stats());
   }
 
   /** Loads and attaches the probe. Throws a BpfError (with the verifier log) when the kernel refuses it. */
@@ -64,13 +64,13 @@ export class Probe {
 
   /** Calls `listener` with every decoded event and its cluster (tests, custom exporters). */
   onEvent(listener: (event: ProbeEvent, cluster: string) => void): () => void {
-    this.eventListeners.add(listener);
-    return () => this.eventListeners.delete(listener);
+    this.recorder.eventListeners.add(listener);
+    return () => this.recorder.eventListeners.delete(listener);
   }
 
   /** km_probe_stats summed over CPUs, plus records the daemon could not decode. */
   stats(): Record<ProbeStatName | 'decode_errors', number> {
-    const result = { decode_errors: this.decodeErrors } as Record<ProbeStatName | 'decode_errors', number>;
+    const result = { decode_errors: this.recorder.decodeErrors } as Record<ProbeStatName | 'decode_errors', number>;
     ProbeStatNames.forEach((name, index) => {
       const key = Buffer.alloc(4);
       key.writeUInt32LE(index);
@@ -84,7 +84,7 @@ export class Probe {
 
   /** Access log entries after sequence number `since` (kept in memory, newest last). */
   accessLogSince(since: number): { next: number; entries: AccessLogEntry[] } {
-    return { next: this.seq, entries: this.recent.filter((r) => r.seq > since).map((r) => r.entry) };
+    return this.recorder.entriesSince(since);
   }
 
   /** Reads what is in the ring now (normally the event loop does it as records arrive). */
@@ -101,32 +101,5 @@ export class Probe {
     this.statsMap.close();
     this.object.close();
     await this.metrics.shutdown();
-  }
-
-  private onRecords(records: Buffer[]): void {
-    for (const record of records) {
-      let event: ProbeEvent;
-      try {
-        event = decodeEvent(record);
-      } catch {
-        this.decodeErrors++; // counted, never fatal
-        continue;
-      }
-      this.handle(event);
-    }
-  }
-
-  private handle(event: ProbeEvent): void {
-    const cluster = this.opts.resolveCluster?.(formatAddress(event.vip), formatAddress(event.endpoint)) ?? 'unknown';
-    this.metrics.record(event, connectionLabels(event, cluster));
-    this.endpointHealth.observe(event, cluster);
-    if (event.kind !== 'OPEN') {
-      const entry = accessLogEntry(event, cluster, process.hrtime.bigint(), Date.now());
-      this.seq++;
-      this.recent.push({ seq: this.seq, entry });
-      if (this.recent.length > (this.opts.recentEntries ?? 1000)) this.recent.shift();
-      this.opts.accessLog?.(JSON.stringify(entry));
-    }
-    for (const listener of this.eventListeners) listener(event, cluster);
   }
 }
