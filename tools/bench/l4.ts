@@ -178,7 +178,8 @@ export async function runL4(o: L4Options): Promise<L4Results> {
       verification.push(`(b) before \`kmesh run\`: curl ${vipUrl} in the mesh cgroup fails (${before.error.replace(/^curl: \(\d+\) /, '')})`);
       const configPath = join(dir, 'kmesh-bench.yaml');
       writeFileSync(configPath, kmeshConfig({ vip: VIP, vipPort: VIP_PORT, backend: a.serverV4, backendPort: NGINX_PORT }));
-      daemon = await lab.startDaemon({ config: configPath, pinPath });
+      // --no-probe: this scenario measures the routing path; the probe's cost has its own scenario.
+      daemon = await lab.startDaemon({ config: configPath, pinPath, extraArgs: ['--no-probe'] });
       o.log(`kmesh run: pid ${daemon.pid}, admin ${daemon.adminUrl}, pins ${pinPath}`);
       const rewrittenBefore = readRewrittenCount(pinPath);
       expectNginx(`Kmesh ${vipUrl}`, await curlInClient(lab, vipUrl, true));
