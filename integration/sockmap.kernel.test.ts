@@ -7,6 +7,7 @@
 // kernel/include/kmesh_sockmap.h); loopback in one netns is the case that benefits.
 //
 // The steps run in order: sockmap on (default) → restart with --no-sockmap → restart without it.
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -123,6 +124,24 @@ args = [int(a) for a in sys.argv[2:]]
 print(json.dumps({'bulk': bulk, 'halfclose': halfclose, 'reset': reset, 'churn': churn}[mode](*args)))
 `;
 
+// One-shot echo server (server netns) and its client (client netns, mesh cgroup); the client retries
+// while the server is still starting.
+const ECHO_ONCE = `
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(1)
+c, _ = s.accept(); c.sendall(c.recv(100)); c.close()
+`;
+const CONNECT_ECHO = `
+import socket, sys, time
+for _ in range(100):
+    try:
+        c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5); break
+    except (ConnectionRefusedError, OSError):
+        time.sleep(0.05)
+c.sendall(b'hello'); print(c.recv(100).decode())
+`;
+
 describe.skipIf(process.getuid?.() !== 0)('sockmap acceleration of same-node connections', () => {
   let lab: Lab;
   let daemon: DaemonHandle | null = null;
@@ -202,6 +221,21 @@ describe.skipIf(process.getuid?.() !== 0)('sockmap acceleration of same-node con
     expect(after.redirected.count - before.redirected.count).toBeGreaterThanOrEqual(4000);
     expect(countSockets(pinPath), 'sockets left in km_sock after every connection closed').toBe(0);
   }, 120_000);
+
+  it('a connection to another namespace (over veth) is not put in km_sock: its sends keep the normal path', async () => {
+    const server = spawn('ip', ['netns', 'exec', lab.serverNetns, 'python3', '-c', ECHO_ONCE, lab.addresses.serverV4, '18080'], { stdio: 'ignore' });
+    try {
+      const before = stats();
+      const r = await lab.execInClient('python3', ['-c', CONNECT_ECHO, lab.addresses.serverV4, '18080'], { inMeshCgroup: true, timeoutMs: 20_000 });
+      expect(r.stdout.trim(), r.stderr).toBe('hello');
+      const after = stats();
+      expect(after.inserted.count - before.inserted.count, 'a peer in another netns can never be found: not inserted').toBe(0);
+      expect(after.not_local_peer.count - before.not_local_peer.count).toBe(1);
+      expect(after.no_peer.count - before.no_peer.count, 'no sk_msg run on its sends').toBe(0);
+    } finally {
+      server.kill('SIGKILL');
+    }
+  }, 30_000);
 
   it('--no-sockmap: the restarted daemon removes the sockhash and sock_ops; traffic stays byte-exact', async () => {
     const d = await startDaemon(['--no-sockmap']);

@@ -36,7 +36,10 @@ enum kmesh_sock_stat {
 	KMESH_SOCK_STAT_REDIRECTED = 2,      /* message redirected to the peer socket (count, bytes) */
 	KMESH_SOCK_STAT_NO_PEER = 3,         /* peer not in km_sock (remote or unaccelerated): normal path (count, bytes) */
 	KMESH_SOCK_STAT_NOT_TCP_FAMILY = 4,  /* socket family neither IPv4 nor IPv6: not added (count only) */
-	KMESH_SOCK_STAT_MAX = 5,
+	KMESH_SOCK_STAT_NOT_LOCAL_PEER = 5,  /* peer is not in this namespace (not loopback, not our own address):
+	                                      * it can never be found in km_sock, so the socket is not added and
+	                                      * its sends do not pay for an sk_msg run (count only) */
+	KMESH_SOCK_STAT_MAX = 6,
 };
 
 /* km_sock (SOCKHASH): a socket by its own connection tuple. */

@@ -108,6 +108,20 @@ static __always_inline int km_sock_key_fill(struct km_sock_key *key, __u32 famil
 	return 0;
 }
 
+/* A peer in this namespace: a loopback address, or our own address (a pod
+ * calling itself through its pod IP). Addresses are in network order. */
+static __always_inline int km_sock_peer_is_local(const struct km_sock_key *key)
+{
+	if (key->family == KMESH_AF_INET)
+		return (bpf_ntohl(key->remote_ip[0]) >> 24) == 127 ||
+		       key->remote_ip[0] == key->local_ip[0];
+	if (key->remote_ip[0] == 0 && key->remote_ip[1] == 0 && key->remote_ip[2] == 0 &&
+	    key->remote_ip[3] == bpf_htonl(1))
+		return 1; /* ::1 */
+	return key->remote_ip[0] == key->local_ip[0] && key->remote_ip[1] == key->local_ip[1] &&
+	       key->remote_ip[2] == key->local_ip[2] && key->remote_ip[3] == key->local_ip[3];
+}
+
 SEC("sockops")
 int kmesh_sockops(struct bpf_sock_ops *ctx)
 {
@@ -131,6 +145,14 @@ int kmesh_sockops(struct bpf_sock_ops *ctx)
 	if (km_sock_key_fill(&key, ctx->family, ctx->local_ip4, ctx->remote_ip4, local6, remote6,
 			     ctx->local_port, ctx->remote_port, 0) < 0) {
 		km_sock_stat(KMESH_SOCK_STAT_NOT_TCP_FAMILY, 0);
+		return 1;
+	}
+	/* The key carries the netns cookie, so only a peer in this namespace can
+	 * ever be found. Sockets whose peer is elsewhere (another pod over veth, a
+	 * remote host) would only slow every send down with a psock and an sk_msg
+	 * run: leave them on the normal path. */
+	if (!km_sock_peer_is_local(&key)) {
+		km_sock_stat(KMESH_SOCK_STAT_NOT_LOCAL_PEER, 0);
 		return 1;
 	}
 	key.netns = bpf_get_netns_cookie(ctx);

@@ -20,6 +20,7 @@ describe('sockmap metrics', () => {
         redirected: { count: 120, bytes: 122_880 },
         no_peer: { count: 2, bytes: 150 },
         not_tcp_family: { count: 0, bytes: 0 },
+        not_local_peer: { count: 0, bytes: 0 },
       },
     });
     expect(text).toMatch(/^kmesh_sockmap_redirected_bytes_total 122880$/m);
