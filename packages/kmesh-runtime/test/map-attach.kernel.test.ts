@@ -8,24 +8,12 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { compileFixture, u32, expectBpfError } from './support.js';
 
 import { BpfError, BpfObject, type BpfMap } from '../src/index.js';
 
-const fixtures = join(dirname(fileURLToPath(import.meta.url)), 'fixtures');
 
-function compileFixture(name: string, outDir: string): string {
-  const output = join(outDir, name.replace(/\.c$/, '.o'));
-  const multiarch = `/usr/include/${process.arch === 'arm64' ? 'aarch64' : 'x86_64'}-linux-gnu`;
-  const includes = existsSync(multiarch) ? ['-I', multiarch] : [];
-  execFileSync('clang', ['-O2', '-g', '-target', 'bpf', ...includes, '-c', join(fixtures, name), '-o', output], { stdio: 'pipe' });
-  return output;
-}
 
-function u32(n: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32LE(n);
-  return b;
-}
 
 /** sm_counts[slot] (0: messages, 1: bytes the msg_verdict program saw). */
 function count(counts: BpfMap, slot: number): number {
@@ -39,15 +27,6 @@ function socketFd(socket: Socket): number {
   return fd;
 }
 
-function expectBpfError(fn: () => unknown): BpfError {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(BpfError);
-    return error as BpfError;
-  }
-  throw new Error('expected a BpfError, nothing was thrown');
-}
 
 describe.skipIf(process.getuid?.() !== 0)('BpfProgram.attachToMap on the real kernel', () => {
   let buildDir: string;

@@ -7,30 +7,13 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { compileFixture, cgroup2Mount, u32, removeCgroup } from './support.js';
 
 import { BpfObject, RingBuffer, mountBpffs, type BpfLink, type BpfMap } from '../src/index.js';
 
-const fixtures = join(dirname(fileURLToPath(import.meta.url)), 'fixtures');
 
-function compileFixture(name: string, outDir: string): string {
-  const output = join(outDir, name.replace(/\.c$/, '.o'));
-  const multiarch = `/usr/include/${process.arch === 'arm64' ? 'aarch64' : 'x86_64'}-linux-gnu`;
-  const includes = existsSync(multiarch) ? ['-I', multiarch] : [];
-  execFileSync('clang', ['-O2', '-g', '-target', 'bpf', '-mcpu=v3', ...includes, '-c', join(fixtures, name), '-o', output], { stdio: 'pipe' });
-  return output;
-}
 
-function cgroup2Mount(): string {
-  const line = readFileSync('/proc/self/mounts', 'utf8').split('\n').find((l) => l.split(' ')[2] === 'cgroup2');
-  if (line === undefined) throw new Error('no cgroup2 filesystem in /proc/self/mounts: cannot test cgroup programs');
-  return line.split(' ')[1]!;
-}
 
-function u32(n: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32LE(n);
-  return b;
-}
 
 function counter(counts: BpfMap, slot: number): number {
   const value = counts.lookup(u32(slot));
@@ -74,7 +57,7 @@ describe.skipIf(process.getuid?.() !== 0)('RingBuffer and BpfProgram.attach on t
   beforeAll(async () => {
     mountBpffs();
     buildDir = mkdtempSync(join(tmpdir(), 'kmesh-rb-test-'));
-    object = BpfObject.open(compileFixture('ringbuf_test.bpf.c', buildDir));
+    object = BpfObject.open(compileFixture('ringbuf_test.bpf.c', buildDir, ['-mcpu=v3']));
     object.load();
     cgroup = join(cgroup2Mount(), `kmesh-rb-test-${process.pid}`);
     mkdirSync(cgroup);
@@ -88,14 +71,7 @@ describe.skipIf(process.getuid?.() !== 0)('RingBuffer and BpfProgram.attach on t
     link?.close();
     object?.close();
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
-    for (let attempt = 0; cgroup && existsSync(cgroup); attempt++) {
-      try {
-        rmdirSync(cgroup);
-      } catch (error) {
-        if (attempt > 50) throw error;
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
-    }
+    await removeCgroup(cgroup);
     if (buildDir) rmSync(buildDir, { recursive: true, force: true });
   });
 

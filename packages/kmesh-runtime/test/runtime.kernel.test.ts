@@ -7,38 +7,16 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { compileFixture, cgroup2Mount, u32, expectBpfError, removeCgroup } from './support.js';
 
 import { BpfError, BpfLink, BpfMap, BpfObject, isBpffs, mountBpffs, possibleCpus, unpinPath } from '../src/index.js';
 
-const fixtures = join(dirname(fileURLToPath(import.meta.url)), 'fixtures');
 const pinRoot = `/sys/fs/bpf/kmesh-rt-test-${process.pid}`;
 const BPF_MAP_TYPE_HASH = 1;
 const BPF_MAP_TYPE_PERCPU_ARRAY = 6;
 
-function compileFixture(name: string, outDir: string): string {
-  const output = join(outDir, name.replace(/\.c$/, '.o'));
-  // With -target bpf clang does not search the multiarch directory that holds <asm/types.h>.
-  const multiarch = `/usr/include/${process.arch === 'arm64' ? 'aarch64' : 'x86_64'}-linux-gnu`;
-  const includes = existsSync(multiarch) ? ['-I', multiarch] : [];
-  execFileSync('clang', ['-O2', '-g', '-target', 'bpf', ...includes, '-c', join(fixtures, name), '-o', output], {
-    stdio: 'pipe',
-  });
-  return output;
-}
 
-function cgroup2Mount(): string {
-  const line = readFileSync('/proc/self/mounts', 'utf8')
-    .split('\n')
-    .find((l) => l.split(' ')[2] === 'cgroup2');
-  if (line === undefined) throw new Error('no cgroup2 filesystem in /proc/self/mounts: cannot test cgroup links');
-  return line.split(' ')[1]!;
-}
 
-function u32(n: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32LE(n);
-  return b;
-}
 
 function u64(n: number): Buffer {
   const b = Buffer.alloc(8);
@@ -72,15 +50,6 @@ function connectFromCgroup(cgroup: string, port: number): Promise<void> {
   });
 }
 
-function expectBpfError(fn: () => unknown): BpfError {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(BpfError);
-    return error as BpfError;
-  }
-  throw new Error('expected a BpfError, nothing was thrown');
-}
 
 describe.skipIf(process.getuid?.() !== 0)('@kmesh/runtime on the real kernel', () => {
   let buildDir: string;
@@ -113,14 +82,7 @@ describe.skipIf(process.getuid?.() !== 0)('@kmesh/runtime on the real kernel', (
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
     rmSync(pinRoot, { recursive: true, force: true });
     // The last client may still be leaving the cgroup: rmdir answers EBUSY until it has.
-    for (let attempt = 0; cgroup && existsSync(cgroup); attempt++) {
-      try {
-        rmdirSync(cgroup);
-      } catch (error) {
-        if (attempt > 50) throw error;
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
-    }
+    await removeCgroup(cgroup);
     if (buildDir) rmSync(buildDir, { recursive: true, force: true });
   });
 
