@@ -54,6 +54,9 @@
 enum kmesh_lb_policy {
 	KMESH_LB_ROUND_ROBIN = 0,
 	KMESH_LB_RANDOM = 1,
+	KMESH_LB_LEAST_REQUEST = 2, /* fewest active connections of two random picks */
+	KMESH_LB_RING_HASH = 3,     /* consistent hashing of the client on a ring */
+	KMESH_LB_MAGLEV = 4,        /* consistent hashing of the client through a Maglev table */
 };
 
 /* Counters in km_stats, one reason code per outcome of every hook. */
@@ -73,7 +76,10 @@ enum kmesh_stat {
 	KMESH_STAT_CONNECT_BLACKHOLE = 12,  /* route action blackhole: refused */
 	KMESH_STAT_CONNECT_NO_CHAIN = 13,   /* port has a wildcard listener, no filter chain matches: untouched */
 	KMESH_STAT_CONNECT_UNKNOWN_ACTION = 14, /* route action this object does not know: untouched */
-	KMESH_STAT_MAX = 15,
+	KMESH_STAT_CONNECT_L7_ANCHOR = 15,  /* http listener: sent to the L7 anchor (the request picks the route) */
+	KMESH_STAT_CONNECT_CIRCUIT_OPEN = 16, /* cluster at circuit_breakers max_connections: refused */
+	KMESH_STAT_CONNECT_RATE_LIMITED = 17, /* listener local rate limit out of tokens: refused */
+	KMESH_STAT_MAX = 18,
 };
 
 /* What a route (an exact listener, or one filter chain of a wildcard

@@ -81,7 +81,7 @@ export interface WeightedRoute {
   clusters: { name: string; weight: number }[];
 }
 
-export type LbPolicy = 'ROUND_ROBIN' | 'RANDOM';
+export type LbPolicy = 'ROUND_ROBIN' | 'RANDOM' | 'LEAST_REQUEST' | 'RING_HASH' | 'MAGLEV';
 export type HealthStatus = 'HEALTHY' | 'UNHEALTHY' | 'DRAINING' | 'UNKNOWN' | 'TIMEOUT' | 'DEGRADED';
 export type ClusterDiscovery = 'STATIC' | 'EDS' | 'STRICT_DNS' | 'LOGICAL_DNS';
 

@@ -31,193 +31,21 @@
 #include "kmesh_abi.h"
 #include "kmesh_maps.h"
 #include "kmesh_common.h"
+#include "route.h"
+#include "lb.h"
 
 /* No GPL-only helper is used (map ops, prandom, sk_storage, set_retval), so
  * the kernel accepts the project's own license. */
 char LICENSE[] SEC("license") = "Apache-2.0";
 
-/* ------------------------------------------------------------------------
- * Routing: listener -> cluster -> endpoint
- * ------------------------------------------------------------------------ */
-
-/* The listener for a destination in generation gen, or NULL. The key is
- * zeroed first: the hash compares every byte, padding included. */
-static __always_inline const struct km_route *
-km_listener_lookup(__u32 gen, const struct km_addr *dst)
-{
-	struct km_listener_key key = {};
-
-	key.gen = gen;
-	key.addr = *dst;
-	return bpf_map_lookup_elem(&km_listener, &key);
-}
-
-/* Bits of a km_chain_key after prefixlen: gen + port + family + pad (64),
- * then the whole address (128). A lookup always asks for all of them; an
- * IPv4 destination has ip[1..3] zero, and IPv4 entries stop at 64 + 32. */
-#define KM_CHAIN_LOOKUP_PREFIXLEN (64 + 128)
-
-/* The filter chain of the wildcard listener on dst's port whose prefix range
- * is the longest match of dst, or the port's NO_CHAIN sentinel, or NULL when
- * the port has no wildcard listener. One LPM lookup whatever the number of
- * chains. */
-static __always_inline const struct km_route *
-km_chain_lookup(__u32 gen, const struct km_addr *dst)
-{
-	struct km_chain_key key = {};
-
-	key.prefixlen = KM_CHAIN_LOOKUP_PREFIXLEN;
-	key.gen = gen;
-	key.port = dst->port;
-	key.family = dst->family;
-	key.ip[0] = dst->ip[0];
-	key.ip[1] = dst->ip[1];
-	key.ip[2] = dst->ip[2];
-	key.ip[3] = dst->ip[3];
-	return bpf_map_lookup_elem(&km_chain, &key);
-}
-
-/* The stat of a route action that leaves the connect() without an endpoint,
- * or KMESH_STAT_CONNECT_REWRITTEN for tcp_proxy (go on choosing a cluster).
- * An unknown code (a newer daemon than this object) leaves the connect
- * untouched: never refuse on a guess. */
-static __always_inline enum kmesh_stat km_route_action_stat(__u32 action)
-{
-	switch (action) {
-	case KMESH_ACTION_TCP_PROXY:
-		return KMESH_STAT_CONNECT_REWRITTEN;
-	case KMESH_ACTION_PASSTHROUGH:
-		return KMESH_STAT_CONNECT_PASSTHROUGH;
-	case KMESH_ACTION_HTTP:
-		return KMESH_STAT_CONNECT_HTTP;
-	case KMESH_ACTION_BLACKHOLE:
-		return KMESH_STAT_CONNECT_BLACKHOLE;
-	case KMESH_ACTION_NO_CHAIN:
-		return KMESH_STAT_CONNECT_NO_CHAIN;
-	default:
-		return KMESH_STAT_CONNECT_UNKNOWN_ACTION;
-	}
-}
-
-/* Canary split: pick the cluster whose slice of [0, total_weight) holds a
- * random draw. cum_weights is a running sum, so the first i with
- * r < cum_weights[i] is the pick. Returns 0 and sets *cluster_id, or -1 when
- * the listener record is malformed (no clusters, zero weight). */
-static __always_inline int
-km_cluster_pick_weighted(const struct km_route *route, __u32 *cluster_id)
-{
-	__u32 count = route->cluster_count;
-	__u32 total = route->total_weight;
-	__u32 r, i;
-
-	if (count == 0 || count > KMESH_MAX_WEIGHTED_CLUSTERS || total == 0)
-		return -1;
-	/* The common case (one cluster) costs no random draw. */
-	if (count == 1) {
-		*cluster_id = route->cluster_ids[0];
-		return 0;
-	}
-
-	r = bpf_get_prandom_u32() % total;
-	for (i = 0; i < KMESH_MAX_WEIGHTED_CLUSTERS; i++) {
-		if (i >= count)
-			break;
-		if (r < route->cum_weights[i]) {
-			*cluster_id = route->cluster_ids[i];
-			return 0;
-		}
-	}
-	return -1; /* cum_weights inconsistent with total_weight */
-}
-
-static __always_inline struct km_cluster_value *
-km_cluster_lookup(__u32 gen, __u32 cluster_id)
-{
-	struct km_cluster_key key = { .gen = gen, .cluster_id = cluster_id };
-
-	return bpf_map_lookup_elem(&km_cluster, &key);
-}
-
-/* ROUND_ROBIN: a shared cursor advanced atomically by every connect() on any
- * CPU. Taken modulo total_weight, an endpoint of weight w gets w consecutive
- * turns per cycle: weighted round robin without per-endpoint state. */
-static __always_inline __u32
-km_endpoint_pick_round_robin(struct km_cluster_value *cluster, __u32 total_weight)
-{
-	return __sync_fetch_and_add(&cluster->rr_cursor, 1) % total_weight;
-}
-
-/* RANDOM: uniform over the weight space, so weighted random. */
-static __always_inline __u32
-km_endpoint_pick_random(__u32 total_weight)
-{
-	return bpf_get_prandom_u32() % total_weight;
-}
-
-/* The point in [0, total_weight) that selects the endpoint, by policy.
- * An unknown code (a newer daemon than this object) falls back to round robin:
- * traffic keeps flowing with a fair spread rather than being refused. */
-static __always_inline __u32
-km_endpoint_pick_target(struct km_cluster_value *cluster, const struct km_cluster_value *snap)
-{
-	switch (snap->lb_policy) {
-	case KMESH_LB_RANDOM:
-		return km_endpoint_pick_random(snap->total_weight);
-	case KMESH_LB_ROUND_ROBIN:
-	default:
-		return km_endpoint_pick_round_robin(cluster, snap->total_weight);
-	}
-}
-
-/* The first endpoint i with n < cum_weight[i], by bisection over the dense
- * indexes 0..count-1 (cum_weight is non-decreasing). KMESH_ENDPOINT_SEARCH_STEPS
- * covers KMESH_MAX_ENDPOINTS_PER_CLUSTER with one step of headroom, so the
- * loop always converges for a valid record; a record that does not (missing
- * index, inconsistent sums) yields NULL rather than a wrong endpoint. */
-static __always_inline const struct km_endpoint_value *
-km_endpoint_search_weight(__u32 set, __u32 cluster_id, __u32 count, __u32 n)
-{
-	struct km_endpoint_key key = { .set = set, .cluster_id = cluster_id };
-	const struct km_endpoint_value *ep;
-	__u32 lo = 0, hi, mid, step;
-
-	if (count == 0 || count > KMESH_MAX_ENDPOINTS_PER_CLUSTER)
-		return NULL;
-	hi = count - 1;
-
-	for (step = 0; step < KMESH_ENDPOINT_SEARCH_STEPS; step++) {
-		if (lo >= hi)
-			break;
-		mid = lo + (hi - lo) / 2;
-		key.index = mid;
-		ep = bpf_map_lookup_elem(&km_endpoint, &key);
-		if (!ep)
-			return NULL;
-		if (n < ep->cum_weight)
-			hi = mid;
-		else
-			lo = mid + 1;
-	}
-	if (lo != hi)
-		return NULL;
-
-	key.index = lo;
-	ep = bpf_map_lookup_elem(&km_endpoint, &key);
-	if (!ep || n >= ep->cum_weight)
-		return NULL;
-	return ep;
-}
-
 /* The whole routing decision for one destination. Returns the endpoint, or
  * NULL with *stat saying why (which also says whether to refuse, see
  * km_stat_refuses). */
 static __always_inline const struct km_endpoint_value *
-km_route_connect(const struct km_addr *dst, enum kmesh_stat *stat)
+km_route_connect(const struct km_addr *dst, const struct km_lb_input *in, enum kmesh_stat *stat)
 {
-	const struct km_endpoint_value *ep;
-	struct km_cluster_value *cluster, snap;
 	const struct km_route *route;
-	__u32 gen, cluster_id, n;
+	__u32 gen, cluster_id;
 
 	gen = km_active_generation();
 	if (gen == 0) {
@@ -241,33 +69,7 @@ km_route_connect(const struct km_addr *dst, enum kmesh_stat *stat)
 		*stat = KMESH_STAT_CONNECT_NO_CLUSTER;
 		return NULL;
 	}
-	cluster = km_cluster_lookup(gen, cluster_id);
-	if (!cluster) {
-		*stat = KMESH_STAT_CONNECT_NO_CLUSTER;
-		return NULL;
-	}
-
-	/* An endpoint-only change replaces this record in place (new ep_set,
-	 * count and weight together). Hash map elements are type-stable memory
-	 * that an update may recycle, so the fields are read once, at once,
-	 * into a snapshot: the search then uses one consistent record. */
-	snap = *cluster;
-
-	/* A cluster whose endpoints are all unhealthy is written with count 0;
-	 * the listener is still ours, so the connect is refused, not leaked to
-	 * the VIP (which has no route). */
-	if (snap.endpoint_count == 0 || snap.total_weight == 0) {
-		*stat = KMESH_STAT_CONNECT_NO_ENDPOINT;
-		return NULL;
-	}
-	n = km_endpoint_pick_target(cluster, &snap);
-	ep = km_endpoint_search_weight(snap.ep_set, cluster_id, snap.endpoint_count, n);
-	if (!ep) {
-		*stat = KMESH_STAT_CONNECT_NO_ENDPOINT;
-		return NULL;
-	}
-	*stat = KMESH_STAT_CONNECT_REWRITTEN;
-	return ep;
+	return km_lb_select_endpoint(gen, cluster_id, in, stat);
 }
 
 /* ------------------------------------------------------------------------
@@ -395,6 +197,7 @@ SEC("cgroup/connect4")
 int kmesh_connect4(struct bpf_sock_addr *ctx)
 {
 	const struct km_endpoint_value *ep;
+	struct km_lb_input lb_in = {};
 	struct km_addr dst = {};
 	enum kmesh_stat stat;
 
@@ -408,7 +211,7 @@ int kmesh_connect4(struct bpf_sock_addr *ctx)
 	dst.ip[0] = ctx->user_ip4;
 	dst.port = (__u16)ctx->user_port;
 
-	ep = km_route_connect(&dst, &stat);
+	ep = km_route_connect(&dst, &lb_in, &stat);
 	if (!ep)
 		return km_connect_without_endpoint(ctx, stat);
 	/* An AF_INET socket cannot reach an IPv6 endpoint. */
@@ -424,6 +227,7 @@ SEC("cgroup/connect6")
 int kmesh_connect6(struct bpf_sock_addr *ctx)
 {
 	const struct km_endpoint_value *ep;
+	struct km_lb_input lb_in = {};
 	struct km_addr dst = {};
 	enum kmesh_stat stat;
 
@@ -433,7 +237,7 @@ int kmesh_connect6(struct bpf_sock_addr *ctx)
 	}
 
 	km_addr_from_ctx6(ctx, &dst);
-	ep = km_route_connect(&dst, &stat);
+	ep = km_route_connect(&dst, &lb_in, &stat);
 	if (!ep)
 		return km_connect_without_endpoint(ctx, stat);
 

@@ -45,7 +45,7 @@ export const EndpointSet = { inPlaceBit: 0x8000_0000 } as const;
 export const AddressFamily = { inet: 2, inet6: 10 } as const;
 
 /** enum kmesh_lb_policy */
-export const LbPolicyCode = { ROUND_ROBIN: 0, RANDOM: 1 } as const;
+export const LbPolicyCode = { ROUND_ROBIN: 0, RANDOM: 1, LEAST_REQUEST: 2, RING_HASH: 3, MAGLEV: 4 } as const;
 
 /** enum kmesh_route_action (KMESH_ACTION_*): what a km_route does with a connect(). */
 export const RouteActionCode = { TCP_PROXY: 0, PASSTHROUGH: 1, HTTP: 2, BLACKHOLE: 3, NO_CHAIN: 4 } as const;
@@ -75,6 +75,9 @@ export const StatNames = [
   'connect_blackhole',
   'connect_no_chain',
   'connect_unknown_action',
+  'connect_l7_anchor',
+  'connect_circuit_open',
+  'connect_rate_limited',
 ] as const;
 export type StatName = (typeof StatNames)[number];
 
