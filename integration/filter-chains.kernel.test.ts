@@ -6,7 +6,7 @@
 // The same scenario runs twice:
 //  1. the model applied directly with KernelState (the kernel half, independent of the translator);
 //  2. the Envoy bootstrap fed to the daemon (end to end: translator → encoder → kernel).
-import { rmdirSync, existsSync } from 'node:fs';
+import { rmdirSync, existsSync, readdirSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MeshModel, FilterChainModel, ChainAction } from '@kmesh/api';
 import { loadConfigText } from '@kmesh/api';
@@ -173,7 +173,8 @@ describe.skipIf(process.getuid?.() !== 0)('filter chains in the kernel: the mode
       link.close();
     }
     state?.close();
-    for (const name of ['km_active', 'km_listener', 'km_chain', 'km_cluster', 'km_endpoint', 'km_orig_dst', 'km_stats']) unpinPath(`${pinPath}/${name}`);
+    // Every map the object pinned (the L4 maps, and those of issue 6 and the L7 path it also declares).
+    if (existsSync(pinPath)) for (const name of readdirSync(pinPath)) unpinPath(`${pinPath}/${name}`);
     if (existsSync(pinPath)) rmdirSync(pinPath);
     await lab?.destroy();
   });

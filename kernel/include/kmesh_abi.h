@@ -114,6 +114,7 @@ struct km_route {
 	__u32 total_weight;                                 /* = cum_weights[cluster_count - 1] */
 	__u32 cluster_ids[KMESH_MAX_WEIGHTED_CLUSTERS];
 	__u32 cum_weights[KMESH_MAX_WEIGHTED_CLUSTERS];     /* running sum of weights */
+	__u32 route_config_id;                              /* KMESH_ACTION_HTTP: the RouteConfiguration (L7 route tables), 0 = none */
 };
 
 /* km_listener (HASH): (generation, VIP, port) -> struct km_route.
@@ -156,6 +157,9 @@ struct km_cluster_value {
 	__u32 total_weight;   /* sum of their weights */
 	__u32 rr_cursor;      /* round-robin position, advanced by connect() */
 	__u32 ep_set;         /* km_endpoint_key.set of this cluster's endpoints */
+	/* Load-balancing tables (issue 6, see "Consistent-hashing tables" below). */
+	__u32 lb_table_size;  /* MAGLEV: table slots; RING_HASH: ring entries; 0 otherwise */
+	__u32 rr_stride;      /* ROUND_ROBIN: step through the weight space, coprime with total_weight */
 };
 
 /* km_endpoint (HASH): (endpoint set, cluster id, index) -> endpoint.
@@ -173,6 +177,22 @@ struct km_endpoint_value {
 	__u32 weight;
 	__u32 cum_weight;     /* sum of weights of endpoints 0..index */
 };
+
+/* Consistent-hashing tables (MAGLEV, RING_HASH), issue 6.
+ * A hashing cluster's table lives in km_endpoint, under the cluster's own
+ * endpoint set, right after its endpoints: indexes endpoint_count ..
+ * endpoint_count + lb_table_size - 1. Each entry is a copy of the chosen
+ * endpoint (addr, weight), so it is written, replaced in place and deleted
+ * together with the endpoints, and a connect() sees one complete table.
+ *  - MAGLEV: entry i is slot i of the Maglev lookup table; a connect() reads
+ *    slot client_hash % lb_table_size: one lookup, O(1). cum_weight holds the
+ *    endpoint's index (diagnostics only).
+ *  - RING_HASH: entries are the ring's points sorted by cum_weight (the 32-bit
+ *    ring position); a connect() takes the first point >= the low 32 bits of
+ *    client_hash (wrapping to the first), by bounded bisection: O(log n).
+ * The daemon computes both (packages/kmesh-api/src/lb/). */
+#define KMESH_MAX_LB_TABLE_SIZE 65537     /* largest MAGLEV table_size / stored ring */
+#define KMESH_LB_RING_SEARCH_STEPS 18     /* ceil(log2(65537)) + 1 */
 
 /* km_orig_dst (SK_STORAGE): the VIP a socket connected to, for getpeername(). */
 struct km_orig_dst {

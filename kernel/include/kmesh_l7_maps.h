@@ -42,14 +42,7 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } km_l7_text SEC(".maps");
 
-/* Per client socket: route config, generation and state (written by connect4). */
-struct {
-	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct km_l7_sk);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} km_l7_sk SEC(".maps");
+#include "kmesh_l7_sk_map.h"
 
 /* Client sockets sent to an anchor, keyed by struct km_l7_conn_key (the
  * client's own address in its netns). Inserted by the parser object's

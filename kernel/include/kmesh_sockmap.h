@@ -39,7 +39,8 @@ enum kmesh_sock_stat {
 	KMESH_SOCK_STAT_NOT_LOCAL_PEER = 5,  /* peer is not in this namespace (not loopback, not our own address):
 	                                      * it can never be found in km_sock, so the socket is not added and
 	                                      * its sends do not pay for an sk_msg run (count only) */
-	KMESH_SOCK_STAT_MAX = 6,
+	KMESH_SOCK_STAT_L7_CLIENT = 6,       /* client socket of the L7 path: left to its own sockhash (count only) */
+	KMESH_SOCK_STAT_MAX = 7,
 };
 
 /* km_sock (SOCKHASH): a socket by its own connection tuple. */

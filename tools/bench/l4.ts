@@ -52,8 +52,12 @@ export class ServerSide {
   /** set before stopping the processes on purpose, so their exit is not reported as a failure */
   stopping = false;
   constructor(private readonly netns: string) {}
-  spawn(name: string, cmd: string, args: string[]): LabProcess {
-    const p = this.tracker.spawn('ip', ['netns', 'exec', this.netns, cmd, ...args]);
+  /** Start `cmd` in the server netns; with `cgroup`, inside that cgroup (joined before `ip netns exec`
+   * remounts /sys, so children such as nginx workers are born in it). */
+  spawn(name: string, cmd: string, args: string[], cgroup?: string): LabProcess {
+    const p = cgroup === undefined
+      ? this.tracker.spawn('ip', ['netns', 'exec', this.netns, cmd, ...args])
+      : this.tracker.spawn('sh', ['-c', `echo $$ > "${cgroup}/cgroup.procs" && exec ip netns exec "${this.netns}" "$@"`, 'kmesh-bench', cmd, ...args]);
     void p.exited.then((e) => {
       if (!stopping && !this.stopping) process.stderr.write(`bench: ${name} (pid ${p.pid}) exited (code ${e.code}, signal ${e.signal}): ${p.stderr().trim()}\n`);
     });

@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { repoRoot } from '../lab/index.js';
 import { loadAverage1 } from './cpu.js';
 import { runL4 } from './l4.js';
+import { mergeL7Section, renderL7Markdown, runL7, type SizeId } from './l7.js';
 import { mergeProbeSection, renderProbeMarkdown, runProbe } from './probe.js';
 import { mergeSockmapSection, renderSockmapMarkdown, runSockmap } from './sockmap.js';
 import { mergeXdsScaleSection, renderXdsScaleMarkdown, runXdsScale } from './xds-scale.js';
@@ -26,6 +27,10 @@ Scenarios:
        (--scenario defaults to l4; there is no "all": the scenarios take minutes each).
        --services N (default 10000) --endpoints N (default 10) --changes N (default 1000)
        --xds-mode delta|sotw (default delta); --quick: 1000 services, 100 changes.
+  l7   wrk → nginx (1 KiB and 1 MiB files) by (a) direct, (b) Kmesh L7 (VIP + Host header routed in
+       the kernel, relay to nginx), (c) two HAProxy sidecars doing the same Host/path/header routing;
+       keep-alive and new connection per request; interleaved; --modes apply, default -c 16,64.
+       Writes its own bench:l7 section and docs/bench/l7-results.json.
 
 Options:
   --rounds N        repetitions of the whole sweep (default 3); tables show medians
@@ -69,11 +74,11 @@ function parseCli(argv: string[]): Cli | null {
     strict: true,
   });
   if (values.help) return null;
-  if (!['l4', 'sockmap', 'probe', 'xds-scale'].includes(values.scenario!)) throw new Error(`unknown scenario "${values.scenario}" (known: l4, sockmap, probe, xds-scale)`);
+  if (!['l4', 'sockmap', 'probe', 'xds-scale', 'l7'].includes(values.scenario!)) throw new Error(`unknown scenario "${values.scenario}" (known: l4, sockmap, probe, xds-scale, l7)`);
   const quick = values.quick!;
   const connections = values.connections
     ? values.connections.split(',').map((c) => positiveInt('connections', c.trim()))
-    : values.scenario === 'sockmap' ? (quick ? [16] : [1, 16, 64]) : values.scenario === 'probe' ? (quick ? [16] : [16, 64]) : quick ? [1, 16, 256] : [1, 4, 16, 64, 256];
+    : values.scenario === 'l7' ? (quick ? [16] : [16, 64]) : values.scenario === 'sockmap' ? (quick ? [16] : [1, 16, 64]) : values.scenario === 'probe' ? (quick ? [16] : [16, 64]) : quick ? [1, 16, 256] : [1, 4, 16, 64, 256];
   const known = MODES.map((m) => m.id) as string[];
   const modes = (values.modes ? values.modes.split(',').map((m) => m.trim()) : known) as ModeId[];
   for (const m of modes) if (!known.includes(m)) throw new Error(`unknown mode "${m}" (known: ${known.join(', ')})`);
@@ -143,6 +148,7 @@ async function main(): Promise<number> {
     return 0;
   }
   if (cli.scenario === 'sockmap') return sockmapMain(cli);
+  if (cli.scenario === 'l7') return l7Main(cli);
   if (cli.scenario === 'xds-scale') return xdsScaleMain(cli);
   if (cli.scenario === 'probe') return probeMain(cli);
   const runs = cli.rounds * cli.modes.length * cli.connections.length * cli.paths.length;
@@ -154,6 +160,26 @@ async function main(): Promise<number> {
   const written = writeResults(cli.outDir, results);
   printSummary(results);
   console.log(`\nwrote ${written.map((f) => (f.startsWith(repoRoot) ? relative(repoRoot, f) : f)).join(', ')}`);
+  return 0;
+}
+
+/** The l7 scenario writes only its own `bench:l7` section of benchmarks.md (and a JSON). */
+async function l7Main(cli: Cli): Promise<number> {
+  const sizes: SizeId[] = ['1k', '1m'];
+  const command = `sudo npm run bench -- --scenario l7 --rounds ${cli.rounds} --duration ${cli.durationS} --connections ${cli.connections.join(',')} --modes ${cli.modes.join(',')}`;
+  const runs = cli.rounds * sizes.length * cli.modes.length * cli.connections.length * cli.paths.length;
+  console.log(`bench l7: ${runs} wrk runs of ${cli.durationS} s (≈ ${Math.ceil((runs * (cli.durationS + 0.5)) / 60)} min, load average ${loadAverage1().toFixed(2)})`);
+  const r = await runL7({ rounds: cli.rounds, durationS: cli.durationS, connections: cli.connections, modes: cli.modes, sizes, paths: cli.paths, command, log: (line) => console.log(line) });
+  mkdirSync(join(cli.outDir, 'bench'), { recursive: true });
+  const json = join(cli.outDir, 'bench', 'l7-results.json');
+  const md = join(cli.outDir, 'benchmarks.md');
+  writeFileSync(json, JSON.stringify(r, null, 2) + '\n');
+  writeFileSync(md, mergeL7Section(existsSync(md) ? readFileSync(md, 'utf8') : '# Benchmarks\n', renderL7Markdown(r)));
+  for (const s of r.summary.filter((x) => x.path !== 'direct')) {
+    const targets = s.targets?.map((t) => `${t.met ? 'meets' : 'MISSES'} ${t.name}`).join('; ') ?? '';
+    console.log(`  ${s.size} ${s.mode.padEnd(9)} c=${String(s.connections).padStart(3)} ${s.path.padEnd(7)} ${Math.round(s.reqPerSec)} req/s ÷direct ×${s.ratioToDirect?.toFixed(2)}${s.ratioToSidecar !== null ? ` ÷sidecars ×${s.ratioToSidecar.toFixed(2)}` : ''}  ${targets}`);
+  }
+  console.log(`\nwrote ${[md, json].map((f) => (f.startsWith(repoRoot) ? relative(repoRoot, f) : f)).join(', ')}`);
   return 0;
 }
 

@@ -23,6 +23,7 @@ import { labBackendIdentity, labLayout, type LabLayout } from './lab-layout.js';
 import { measureService, type ServiceMeasurement } from './measure.js';
 import { planDemo, type DemoPlan, type ServicePlan } from './plan.js';
 import { printHeader, printKeepInstructions, printOutsideCheck, printService, printVerdict, type OutsideAttempt } from './report.js';
+import { printL7Verdict, runL7Demo } from './l7.js';
 import { compareShares } from './shares.js';
 import { bold, dim, percent, red } from './style.js';
 
@@ -248,6 +249,14 @@ async function main(): Promise<number> {
       process.stderr.write(red(`cleanup: ${err.message}\n`));
       verdict = 1;
     });
+  }
+  // L7 part (examples/l7-canary.yaml, tools/demo/l7.ts): after the L4 lab is gone, it uses the same network.
+  if (!interrupted && !args.keep) {
+    const l7Failures = await runL7Demo(args.connections).catch((err: Error) => [`L7 part failed: ${err.message}`]);
+    printL7Verdict(l7Failures);
+    if (l7Failures.length) verdict = 1;
+  } else if (args.keep) {
+    process.stderr.write(dim('• L7 part skipped with --keep (it runs in a lab of its own after this one is gone)\n'));
   }
   return verdict;
 }

@@ -109,7 +109,13 @@ function planService(listener: ListenerModel, clusters: Map<string, ClusterModel
   return { listener: listener.name, vip: listener.address, route: describeRoute(listener, clusters), expected: [...shares.values()], expectedFailureShare, direct };
 }
 
-const POLICY_WORDS: Record<ClusterModel['lbPolicy'], string> = { ROUND_ROBIN: 'round robin', RANDOM: 'random' };
+const POLICY_WORDS: Record<ClusterModel['lbPolicy'], string> = {
+  ROUND_ROBIN: 'round robin',
+  RANDOM: 'random',
+  LEAST_REQUEST: 'least request',
+  RING_HASH: 'ring hash',
+  MAGLEV: 'maglev',
+};
 
 function describeRoute(listener: ListenerModel, clusters: Map<string, ClusterModel>): string {
   const routed = listener.route.clusters;

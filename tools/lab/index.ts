@@ -34,7 +34,8 @@
  * Programs: tools/dist/lab/client.js (load client CLI) and tools/dist/lab/backend-server.js; build
  * with `npx tsc -p tools` before using the lab from TypeScript sources.
  */
-export { Lab, type Backend, type BackendSpec, type LabOptions, type SpawnOptions, type ClientRun, type ClientLoop } from './lab.js';
+export { ECHOED_HEADERS, patternBytes, type EchoBody } from './http-backend.js';
+export { Lab, httpBackendScript, type Backend, type BackendSpec, type LabOptions, type SpawnOptions, type ClientRun, type ClientLoop } from './lab.js';
 export type { LabProcess, ProcessExit } from './processes.js';
 export type { ExecResult } from './system.js';
 export { cgroup2Mount, listNetns } from './system.js';

@@ -11,7 +11,7 @@ import type { BackendStats } from './backend-protocol.js';
 import type { ClientReport } from './client-report.js';
 import { cleanupDaemon, startDaemon, type DaemonHandle, type DaemonOptions } from './daemon.js';
 import { claimNetworkNumber, releaseNetworkNumber } from './network-number.js';
-import { labScripts, requireCompiled } from './paths.js';
+import { labScripts, repoRoot, requireCompiled } from './paths.js';
 import { ProcessTracker, type LabProcess } from './processes.js';
 import { cgroup2Mount, listNetns, run, runOrThrow, runSyncQuiet, sleep, type ExecResult } from './system.js';
 
@@ -41,6 +41,11 @@ export interface LabOptions {
   servers: BackendSpec[];
   /** also configure IPv6 addresses and let backends listen on them (default false) */
   ipv6?: boolean;
+  /**
+   * which backend server answers: 'basic' (backend-server.ts: its name on any request, the default) or
+   * 'http' (http-backend.ts: a JSON echo, /bytes/N, slow/close/reset modes; for the L7 tests)
+   */
+  backendKind?: 'basic' | 'http';
 }
 
 export interface SpawnOptions {
@@ -68,6 +73,9 @@ export interface ClientLoop {
   /** SIGTERM the looping client and read its report */
   stop(): Promise<ClientReport>;
 }
+
+/** The HTTP/1.1 backend server (LabOptions.backendKind 'http'), compiled by `npx tsc -p tools`. */
+export const httpBackendScript = join(repoRoot, 'tools/dist/lab/http-backend.js');
 
 const liveLabs = new Set<Lab>();
 let exitHandlersInstalled = false;
@@ -112,6 +120,7 @@ export class Lab {
   private backendServer: BackendControl | null = null;
   private destroying: Promise<void> | null = null;
   private readonly pinPaths = new Set<string>();
+  private backendScript: string = labScripts.backendServer;
 
   private constructor(id: string, n: number, ipv6: boolean) {
     this.id = id;
@@ -135,6 +144,7 @@ export class Lab {
     }
     const n = claimNetworkNumber(id, opts.n);
     const lab = new Lab(id, n, opts.ipv6 ?? false);
+    if (opts.backendKind === 'http') lab.backendScript = requireCompiled(httpBackendScript);
     liveLabs.add(lab);
     installExitHandlers();
     try {
@@ -218,7 +228,7 @@ export class Lab {
   }
 
   private async startBackends(): Promise<void> {
-    const proc = this.tracker.spawn('ip', ['netns', 'exec', this.serverNetns, process.execPath, labScripts.backendServer], {
+    const proc = this.tracker.spawn('ip', ['netns', 'exec', this.serverNetns, process.execPath, this.backendScript], {
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     this.backendServer = new BackendControl(proc);
@@ -329,7 +339,12 @@ export class Lab {
   /** Start `kmesh run` on this lab's mesh cgroup; the daemon is stopped by destroy(). */
   async startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
     this.pinPaths.add(opts.pinPath);
-    return startDaemon(this.tracker, this.cgroup, opts);
+    // The L7 relay serves the client netns (its anchor must be where the clients connect from),
+    // unless the caller chose the L7 flags itself.
+    const extra = opts.extraArgs ?? [];
+    const l7Chosen = extra.some((a) => a === '--no-l7' || a === '--l7-netns' || a.startsWith('--l7-netns='));
+    const l7Args = l7Chosen ? [] : ['--l7-netns', `/run/netns/${this.clientNetns}`];
+    return startDaemon(this.tracker, this.cgroup, { ...opts, extraArgs: [...l7Args, ...extra] });
   }
 
   /** `kmesh cleanup` for a pin path (and this lab's cgroup). */

@@ -3,10 +3,11 @@
  * (DESIGN constraint 6). Each hash map holds two live generations during an
  * update, so one generation may use half of it.
  */
-import { Limits } from './abi/layout.js';
+import { LbTableLimits, Limits } from './abi/layout.js';
 import { isExactListener, kernelChains, planChains } from './abi/chains.js';
 import type { Diagnostic } from './diagnostics.js';
-import { usableEndpoints } from './endpoints.js';
+import { endpointShares, type WeightedEndpoint } from './lb/priority.js';
+import { lbTableSize } from './lb/tables.js';
 import type { MeshModel, WeightedRoute } from './model.js';
 
 const maxU32 = 0xffffffff;
@@ -33,6 +34,19 @@ function checkRoute(route: WeightedRoute, at: string, out: Diagnostic[]): void {
   const total = used.reduce((s, c) => s + c.weight, 0);
   if (total === 0) out.push(error(at, 'the route has no cluster with a weight above 0'));
   if (total > maxU32) out.push(error(at, `the cluster weights add up to ${total}, more than ${maxU32}`));
+}
+
+/** Issue 6: a hashing cluster's table fits (its size, or 0 for other policies). */
+function checkLbTable(cluster: MeshModel['clusters'][number], shares: readonly WeightedEndpoint[], at: string, out: Diagnostic[]): number {
+  const endpointCount = shares.length;
+  const size = lbTableSize(cluster, shares);
+  if (cluster.lbPolicy === 'MAGLEV' && endpointCount > size && size > 0) {
+    out.push(error(`${at}.maglev_lb_config.table_size`, `a Maglev table of ${size} slots cannot hold ${endpointCount} endpoints: give a prime table_size of at least ${endpointCount}`));
+  }
+  if (size > LbTableLimits.maxTableSize) {
+    out.push(error(at, `a ${cluster.lbPolicy} table of ${size} entries is more than ${LbTableLimits.maxTableSize}, the most kmesh stores for one cluster`));
+  }
+  return size;
 }
 
 /** Every reason the model cannot be encoded; empty when it fits. */
@@ -72,10 +86,17 @@ export function checkCapacity(model: MeshModel): Diagnostic[] {
     }
   }
   let endpointTotal = 0;
+  let tableTotal = 0;
   model.clusters.forEach((c, i) => {
     const at = `clusters[${i}](name=${c.name}).endpoints`;
-    const { endpoints } = usableEndpoints(c);
+    // Endpoints that take connections (priority failover and node locality may use several levels).
+    const shares = endpointShares(c, { nodeLocality: model.nodeLocality }).endpoints;
+    const endpoints = shares.map((e) => e.endpoint);
     endpointTotal += endpoints.length;
+    // A MAGLEV / RING_HASH table is stored in km_endpoint after the endpoints (lb/tables.ts).
+    const tableSize = checkLbTable(c, shares, `clusters[${i}](name=${c.name})`, out);
+    endpointTotal += tableSize;
+    tableTotal += tableSize;
     if (endpoints.length > Limits.endpointsPerCluster) {
       out.push(error(at, `${endpoints.length} endpoints able to take connections is more than ${Limits.endpointsPerCluster} per cluster`));
     }
@@ -83,7 +104,8 @@ export function checkCapacity(model: MeshModel): Diagnostic[] {
     if (weight > maxU32) out.push(error(at, `the endpoint weights add up to ${weight}, more than ${maxU32}`));
   });
   if (endpointTotal > perGen.endpoints) {
-    out.push(error('clusters', `${endpointTotal} endpoints is more than ${perGen.endpoints}, the per-generation half of km_endpoint (${Limits.endpoints} entries hold two generations)`));
+    const tables = tableTotal > 0 ? `; ${tableTotal} of them are MAGLEV/RING_HASH table entries (a smaller maglev_lb_config.table_size or ring_hash_lb_config.maximum_ring_size leaves more room)` : '';
+    out.push(error('clusters', `${endpointTotal} endpoints is more than ${perGen.endpoints}, the per-generation half of km_endpoint (${Limits.endpoints} entries hold two generations)${tables}`));
   }
   return out;
 }

@@ -1,9 +1,10 @@
 /**
- * Which endpoints of a cluster the kernel gets: the ones able to take new
- * connections, of the lowest priority level that has any.
+ * Health states that take connections, and the lowest priority level with an
+ * endpoint able to take them.
  *
- * Envoy fails over between priorities as endpoints turn unhealthy; kmesh does
- * not yet, so it encodes the level Envoy would use right now and warns.
+ * The encoder does not use usableEndpoints any more: since issue 6 it spreads
+ * connections over priority levels and localities as Envoy does (overprovisioning
+ * factor 1.4), see lb/priority.ts endpointShares.
  */
 import type { ClusterModel, EndpointModel, HealthStatus } from './model.js';
 

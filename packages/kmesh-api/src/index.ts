@@ -15,6 +15,7 @@ export type {
   ClusterDiscovery,
   CircuitBreakerThreshold,
   OutlierDetectionModel,
+  LocalRateLimitModel,
   HealthCheckModel,
   CidrRange,
   FilterChainModel,
@@ -80,3 +81,17 @@ export {
 } from './abi/decode.js';
 export { planChains, kernelChains, isWildcardListener, isExactListener, type ChainEntry, type ChainPlan } from './abi/chains.js';
 export * from './abi/layout.js';
+// issue 6 part A: connection accounting and protection records, stable keys, live state decoders
+export * from './abi/resilience.js';
+// Issue 6 part B: load-balancing policies (consistent hashing, priorities, localities).
+export { encodeClusterEndpoints } from './abi/encode.js';
+export { endpointShares, priorityLoads, proximityTier, defaultOverprovisioningPercent, scaledWeightTotal, type LbContext, type EndpointShares, type WeightedEndpoint, type LevelHealth } from './lb/priority.js';
+export { buildMaglevTable, isPrime, envoyDefaultMaglevTableSize, type HashedEndpoint } from './lb/maglev.js';
+export { buildHashRing, lookupRing, envoyRingDefaults, type HashRing } from './lb/ring-hash.js';
+export { lbTableEntries, roundRobinStride, defaultMaglevTableSize } from './lb/tables.js';
+export { fnv1a64, mix64, hashKey, endpointHashKey, clientHashOfIpv4 } from './lb/hash.js';
+// issue 4: L7 route tables (abi/http-routes.ts), their layouts (abi/l7-layout.ts) and the regex subset.
+export * from './abi/l7-layout.js';
+export { encodeL7Records, generationOfL7VhostKey, planRouteConfigs, checkRouteConfigForKernel, checkL7Capacity, domainKind, encodeVhostKey, encodeL7Text, type L7Records } from './abi/http-routes.js';
+export { compileRegexSubset, parseRegexSubset, dfaMatches, RegexSubsetError, maxDfaStates, type Dfa } from './http/regex-subset.js';
+export { decodeL7Stats } from './abi/l7-decode.js';

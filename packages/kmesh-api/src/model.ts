@@ -14,6 +14,8 @@ export interface MeshModel {
   listeners: ListenerModel[];
   clusters: ClusterModel[];
   routes?: RouteConfigModel[];
+  /** This node's "region/zone/sub_zone" (issue 6): endpoints nearer to it are preferred (lb/priority.ts). */
+  nodeLocality?: string;
 }
 
 export interface ListenerModel {
@@ -28,6 +30,15 @@ export interface ListenerModel {
   http?: HttpListenerModel;
   /** use_original_dst virtual listener (Istio 0.0.0.0:15001): never encoded; connect4 already routes by original destination. */
   virtual?: boolean;
+  /** envoy.filters.network.local_ratelimit of the listener's tcp_proxy chain (issue 6): a token bucket on new connections. */
+  rateLimit?: LocalRateLimitModel;
+}
+
+/** A token bucket (Envoy's local_ratelimit): starts full, tokensPerFill added every fillIntervalMs, up to maxTokens. */
+export interface LocalRateLimitModel {
+  maxTokens: number;
+  tokensPerFill: number;
+  fillIntervalMs: number;
 }
 
 export interface CidrRange {
@@ -66,7 +77,13 @@ export interface RouteConfigModel {
 export interface RouteModel {
   name?: string;
   match: { prefix?: string; path?: string; safeRegex?: string; caseSensitive: boolean; headers: HeaderMatcherModel[] };
-  action: { kind: 'cluster'; cluster: string } | { kind: 'weighted'; route: WeightedRoute } | { kind: 'direct_response'; status: number } | { kind: 'redirect' };
+  action:
+    | { kind: 'cluster'; cluster: string }
+    | { kind: 'weighted'; route: WeightedRoute }
+    /** body: direct_response.body.inline_string (issue 4: served by the L7 relay) */
+    | { kind: 'direct_response'; status: number; body?: string }
+    /** status and location (issue 4): response_code (default 301) and the Location built from the redirect's fields */
+    | { kind: 'redirect'; status?: number; location?: string };
 }
 
 export interface HeaderMatcherModel {
@@ -94,14 +111,20 @@ export interface ClusterModel {
   discovery?: ClusterDiscovery;
   /** Parsed and kept; a connect() in the kernel has no timeout of its own yet. */
   connectTimeoutMs?: number;
-  /** Parsed, not enforced yet. */
+  /** DEFAULT priority max_connections is enforced in the kernel (issue 6); absent: Envoy's default 1024. */
   circuitBreakers?: CircuitBreakerThreshold[];
-  /** Parsed, not enforced yet. */
+  /** Consecutive connect failures eject an endpoint (issue 6); absent: no outlier detection. */
   outlierDetection?: OutlierDetectionModel;
+  /** least_request_lb_config.choice_count (LEAST_REQUEST only; default 2). */
+  leastRequestChoiceCount?: number;
   /** Parsed, not enforced yet. */
   healthChecks?: HealthCheckModel[];
   /** True when common_lb_config.locality_weighted_lb_config is set (locality weights then matter to Envoy). */
   localityWeighted?: boolean;
+  /** maglev_lb_config (issue 6): table_size, a prime up to 65537 (kmesh's default 4099 when unset). */
+  maglev?: { tableSize?: number };
+  /** ring_hash_lb_config (issue 6): ring sizes (Envoy's defaults 1024 and 8M; kmesh stores at most 65537 entries). */
+  ringHash?: { minimumRingSize?: number; maximumRingSize?: number };
 }
 
 export interface EndpointModel {
@@ -130,6 +153,9 @@ export interface OutlierDetectionModel {
   intervalMs?: number;
   baseEjectionTimeMs?: number;
   maxEjectionPercent?: number;
+  maxEjectionTimeMs?: number;
+  /** split_external_local_origin_errors: connect failures then count against consecutive_local_origin_failure. */
+  splitExternalLocalOriginErrors?: boolean;
 }
 
 export interface HealthCheckModel {

@@ -7,7 +7,7 @@
  *     is a blackhole on a wildcard listener's chain;
  *   - an exact-address listener takes the chain the kernel would pick for its
  *     own address (chains that need the connection's bytes are skipped);
- *   - HTTP chains are kept, not enforced: one warning per listener says so.
+ *   - HTTP chains keep their route configuration: the L7 path routes them per request (docs/l7.md).
  */
 import { Diagnostics, field } from './diagnostics.js';
 import type { ChainAction, ClusterModel, FilterChainModel, ListenerModel, RouteConfigModel, WeightedRoute } from './model.js';
@@ -100,7 +100,7 @@ function resolveHttp(chain: ChainDraft & { terminal: { kind: 'http' } }, ctx: Ct
     else if (!ctx.routes.accepted.has(name)) ctx.warming.push(`route configuration "${name}" has not arrived (RDS)`);
   }
   for (const ref of routeRefs) {
-    if (!ctx.clusters.defined.has(ref.name)) ctx.d.warn(ref.path, `cluster "${ref.name}" is not defined: Envoy would answer these requests with 503 (routes are not enforced by the kernel yet)`);
+    if (!ctx.clusters.defined.has(ref.name)) ctx.d.warn(ref.path, `cluster "${ref.name}" is not defined: Envoy would answer these requests with 503 (the L7 path answers these requests with 503)`);
   }
   return { kind: 'http', http };
 }
@@ -143,18 +143,20 @@ function quoteList(names: string[]): string {
   return names.map((n) => `"${n}"`).join(', ');
 }
 
-/** The once-per-listener warnings: chains the kernel skips, HTTP routing not enforced. */
-function warnNotEnforced(draft: ListenerDraft, l4: string, d: Diagnostics, httpEffect: string): void {
+/** issue 6 part A: local_ratelimit is enforced on the tcp_proxy chain of an exact listener only. */
+function warnRateLimitNotEnforced(chains: readonly ChainDraft[], d: Diagnostics, where: string): void {
+  for (const chain of chains) {
+    if (chain.terminal.rateLimit) d.warn(chain.path, `envoy.filters.network.local_ratelimit on ${where} is not enforced: only the tcp_proxy chain of a listener with an exact address is rate limited`);
+  }
+}
+
+/** The once-per-listener warning: chains the kernel cannot match by destination. (HTTP chains are routed
+ * per request by the L7 path: docs/l7.md.) */
+function warnNotEnforced(draft: ListenerDraft, l4: string, d: Diagnostics): void {
   const skipped = draft.chains.filter((c) => c.notKernelMatchable !== undefined);
   if (skipped.length > 0) {
     const why = skipped.map((c) => `"${c.name}": ${c.notKernelMatchable}`).join('; ');
     d.warn(field(draft.path, 'filter_chains'), `the kernel cannot match ${skipped.length === 1 ? 'chain' : 'chains'} ${why}; at connect() ${l4}`);
-  }
-  const http = draft.chains.filter((c) => c.terminal.kind === 'http');
-  if (http.length > 0) {
-    const routes = http.map((c) => (c.terminal.kind === 'http' ? c.terminal.http.routeConfigName ?? c.terminal.http.routeConfig?.name : undefined)).filter((n): n is string => n !== undefined);
-    const which = routes.length > 0 ? ` (route configuration ${quoteList([...new Set(routes)])})` : '';
-    d.warn(draft.path, `HTTP routing of ${http.length === 1 ? 'chain' : 'chains'} ${quoteList(http.map((c) => c.name))}${which} is kept in the model, not enforced in the kernel yet${httpEffect}`);
   }
 }
 
@@ -166,7 +168,8 @@ function resolveWildcard(draft: ListenerDraft, ctx: Ctx): ListenerModel | undefi
     chains.push({ name: chain.name, match: chain.match, action, kernelMatchable: chain.notKernelMatchable === undefined });
   }
   if (ctx.d.hasErrors) return undefined;
-  warnNotEnforced(draft, 'connections that would take them go to the other chains', ctx.d, ': connections that take an HTTP chain are left as dialled');
+  warnRateLimitNotEnforced(draft.chains, ctx.d, 'a chain of a wildcard listener');
+  warnNotEnforced(draft, 'connections that would take them go to the other chains', ctx.d);
   const model: ListenerModel = { name: draft.name, address: draft.address, route: { clusters: [] }, filterChains: chains };
   if (draft.virtual) model.virtual = true;
   return model;
@@ -180,15 +183,16 @@ function resolveExact(draft: ListenerDraft, ctx: Ctx): ListenerModel | 'left_out
     const action = resolveChain(chain, ctx);
     if (!action) continue;
     if (chain === l4 && action.kind === 'tcp_proxy') route = action.route;
+    if (chain === l4 && action.kind === 'tcp_proxy' && chain.terminal.rateLimit) model.rateLimit = chain.terminal.rateLimit;
     // A blackhole keeps its route to the empty cluster: the kernel refuses the connect().
     if (chain === l4 && action.kind === 'blackhole' && chain.terminal.kind === 'tcp_proxy') route = chain.terminal.route;
     if (action.kind === 'http' && model.http === undefined) model.http = action.http;
   }
   if (ctx.d.hasErrors) return undefined;
+  warnRateLimitNotEnforced(draft.chains.filter((c) => c !== l4 || c.terminal.kind === 'http'), ctx.d, 'an HTTP chain, or a chain the kernel does not take,');
   model.route = route;
   const what = l4 === undefined ? 'no chain applies, connections are left as dialled' : `every connection takes chain "${l4.name}"`;
-  const httpEffect = route.clusters.length > 0 ? `: connections are routed by chain "${l4!.name}" at connect()` : ': connections are left as dialled';
-  if (draft.chains.length > 1 || l4 === undefined || l4.terminal.kind === 'http') warnNotEnforced(draft, what, ctx.d, httpEffect);
+  if (draft.chains.length > 1 || l4 === undefined || l4.terminal.kind === 'http') warnNotEnforced(draft, what, ctx.d);
   const used = route.clusters.filter((c) => c.weight > 0);
   const reachable = used.some((c) => {
     const cluster = ctx.clusters.models.get(c.name);

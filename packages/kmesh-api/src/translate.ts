@@ -10,7 +10,6 @@ import { normalizeKeys } from './config/normalize.js';
 import { clusterNameOf, readClusterResource } from './resources/cluster.js';
 import { listenerNameOf, readListener, type ListenerDraft } from './resources/listener.js';
 import { formatSocketAddress } from './resources/address.js';
-import { usableEndpoints } from './endpoints.js';
 import { checkCapacity } from './capacity.js';
 import { resolveListener, type ClusterCatalog } from './resolve.js';
 import type { ClusterModel, ListenerModel, MeshModel } from './model.js';
@@ -88,13 +87,16 @@ function translateListeners(raws: unknown[], catalog: ClusterCatalog, d: Diagnos
   return out;
 }
 
-/** Clusters with endpoints at several priorities: only one level is encoded. */
+/**
+ * Priority levels and localities are enforced (lb/priority.ts: failover with overprovisioning
+ * 1.4, locality weights); what remains worth saying: with locality_weighted_lb_config, a
+ * locality without load_balancing_weight gets no connections (as in Envoy).
+ */
 export function warnPriorities(model: ClusterModel, path: string, d: Diagnostics): void {
-  const levels = new Set(model.endpoints.map((e) => e.priority));
-  if (levels.size < 2) return;
-  const { priority } = usableEndpoints(model);
-  const chosen = priority === undefined ? 'none: no endpoint can take connections' : `only priority ${priority}, the lowest level with an endpoint able to take connections, is used`;
-  d.warn(path, `priority failover is not dynamic yet: ${chosen}`);
+  if (!model.localityWeighted) return;
+  const unweighted = [...new Set(model.endpoints.filter((e) => e.localityWeight === undefined).map((e) => e.locality ?? '(no locality)'))];
+  if (unweighted.length === 0) return;
+  d.warn(path, `locality_weighted_lb_config is set and localit${unweighted.length === 1 ? 'y' : 'ies'} ${unweighted.join(', ')} ha${unweighted.length === 1 ? 's' : 've'} no load_balancing_weight: ${unweighted.length === 1 ? 'it gets' : 'they get'} no connections (as in Envoy)`);
 }
 
 /** Translates a parsed Envoy v3 bootstrap (snake_case or camelCase fields). */
@@ -110,6 +112,7 @@ export function translateBootstrap(doc: unknown): Translation {
   const listeners = translateListeners(resources.listeners, catalog, d);
   for (const model of catalog.models.values()) warnPriorities(model, field(paths.get(model.name)!, 'load_assignment'), d);
   const model: MeshModel = { listeners, clusters: [...catalog.models.values()] };
+  if (resources.nodeLocality !== undefined) model.nodeLocality = resources.nodeLocality;
   if (!d.hasErrors) for (const problem of checkCapacity(model)) d.errors.push(problem);
   return result(d, model);
 }

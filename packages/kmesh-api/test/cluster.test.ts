@@ -77,10 +77,12 @@ describe('lb_policy', () => {
     expect(ok(translate(withCluster({ lb_policy: 'RANDOM' }))).clusters[0]!.lbPolicy).toBe('RANDOM');
   });
 
-  it.each(['LEAST_REQUEST', 'RING_HASH', 'MAGLEV'])('%s falls back to ROUND_ROBIN with a warning', (policy) => {
-    const t = translate(withCluster({ lb_policy: policy }));
-    expect(ok(t).clusters[0]!.lbPolicy).toBe('ROUND_ROBIN');
-    expectWarning(t, `${C0}.lb_policy`, `lb_policy ${policy} is not enforced yet, using ROUND_ROBIN`);
+  // RING_HASH and MAGLEV are enforced since issue 6 (test/lb-config.test.ts).
+  // LEAST_REQUEST is enforced since issue 6 part A (test/resilience.test.ts).
+  it('accepts LEAST_REQUEST without a warning', () => {
+    const t = translate(withCluster({ lb_policy: 'LEAST_REQUEST' }));
+    expect(ok(t).clusters[0]!.lbPolicy).toBe('LEAST_REQUEST');
+    expect(t.warnings.filter((w) => w.path === `${C0}.lb_policy`)).toEqual([]);
   });
 
   it('rejects an unknown policy, listing the accepted ones', () => {
@@ -112,7 +114,7 @@ describe('endpoints', () => {
     expectError(translate(doc), `${LA}.lb_endpoints[0].health_status`, 'unknown health_status "SICK": accepted UNKNOWN, HEALTHY');
   });
 
-  it('keeps locality and priority of every endpoint and warns about failover', () => {
+  it('keeps locality and priority of every endpoint (failover is enforced: no warning)', () => {
     const doc = baseDoc();
     doc.static_resources.clusters[0].load_assignment.endpoints = [
       { locality: { region: 'r1', zone: 'z1' }, priority: 0, lb_endpoints: [endpoint('10.250.1.2', 8080, { health_status: 'UNHEALTHY' })] },
@@ -123,10 +125,10 @@ describe('endpoints', () => {
       ['r1/z1/', 0],
       ['r1/z2/', 1],
     ]);
-    expectWarning(t, `${C0}.load_assignment`, 'priority failover is not dynamic yet: only priority 1, the lowest level with an endpoint able to take connections, is used');
+    expect(t.warnings.filter((w) => w.message.includes('priority'))).toEqual([]);
   });
 
-  it('rejects a locality weight of 0 and warns about weights under locality_weighted_lb_config', () => {
+  it('rejects a locality weight of 0 and keeps weights under locality_weighted_lb_config (enforced: no warning)', () => {
     const zero = baseDoc();
     zero.static_resources.clusters[0].load_assignment.endpoints[0].load_balancing_weight = 0;
     expectError(translate(zero), `${LA}.load_balancing_weight`, '0 is out of range: accepted 1 to 4294967295');
@@ -134,7 +136,7 @@ describe('endpoints', () => {
     weighted.static_resources.clusters[0].load_assignment.endpoints[0].load_balancing_weight = 3;
     const t = translate(weighted);
     expect(ok(t).clusters[0]!.endpoints[0]!.localityWeight).toBe(3);
-    expectWarning(t, `${LA}.load_balancing_weight`, 'locality weights: parsed, not enforced yet');
+    expect(t.warnings.filter((w) => w.path === `${LA}.load_balancing_weight`)).toEqual([]);
   });
 
   it('rejects a missing endpoint address', () => {
@@ -145,7 +147,7 @@ describe('endpoints', () => {
 });
 
 describe('parsed, not enforced yet', () => {
-  it('keeps circuit_breakers, outlier_detection and health_checks, with warnings', () => {
+  it('keeps circuit_breakers, outlier_detection and health_checks; warns for what is not enforced', () => {
     const t = translate(
       withCluster({
         connect_timeout: '0.25s',
@@ -159,8 +161,9 @@ describe('parsed, not enforced yet', () => {
     expect(c.circuitBreakers).toEqual([{ priority: 'DEFAULT', maxConnections: 100, maxPendingRequests: 10 }]);
     expect(c.outlierDetection).toEqual({ consecutive5xx: 5, intervalMs: 10000, baseEjectionTimeMs: 30000, maxEjectionPercent: 50 });
     expect(c.healthChecks).toEqual([{ kind: 'tcp', intervalMs: 5000, timeoutMs: 1000, unhealthyThreshold: 2, healthyThreshold: 1 }]);
-    expectWarning(t, `${C0}.circuit_breakers`, 'circuit_breakers: parsed, not enforced yet');
-    expectWarning(t, `${C0}.outlier_detection`, 'outlier_detection: parsed, not enforced yet');
+    // issue 6 part A: max_connections and consecutive failures are enforced; request limits and the interval are not.
+    expectWarning(t, `${C0}.circuit_breakers.thresholds[0]`, 'max_pending_requests: request limits of HTTP connection pools are not enforced');
+    expect(t.warnings.some((w) => w.path.startsWith(`${C0}.outlier_detection`))).toBe(false);
     expectWarning(t, `${C0}.health_checks`, 'health_checks: parsed, not enforced yet');
     expect(t.warnings.some((w) => w.path.endsWith('connect_timeout'))).toBe(false);
   });

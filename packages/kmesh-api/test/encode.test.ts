@@ -61,8 +61,8 @@ describe('encodeModel', () => {
   it('round-trips clusters and dense endpoints with cumulative weights', () => {
     const r = encodeModel(model(), 3);
     const clusters = r.clusters.map((c) => ({ ...decodeClusterKey(c.key), ...decodeClusterValue(c.value) }));
-    expect(clusters).toContainEqual({ gen: 3, clusterId: 2, lbPolicy: 'RANDOM', endpointCount: 3, totalWeight: 10, rrCursor: 0, endpointSet: 3 });
-    expect(clusters).toContainEqual({ gen: 3, clusterId: 1, lbPolicy: 'ROUND_ROBIN', endpointCount: 1, totalWeight: 1, rrCursor: 0, endpointSet: 3 });
+    expect(clusters).toContainEqual({ gen: 3, clusterId: 2, lbPolicy: 'RANDOM', endpointCount: 3, totalWeight: 10, rrCursor: 0, endpointSet: 3, lbTableSize: 0, rrStride: 1 });
+    expect(clusters).toContainEqual({ gen: 3, clusterId: 1, lbPolicy: 'ROUND_ROBIN', endpointCount: 1, totalWeight: 1, rrCursor: 0, endpointSet: 3, lbTableSize: 0, rrStride: 1 });
     const zeta = r.endpoints.map((e) => ({ ...decodeEndpointKey(e.key), ...decodeEndpointValue(e.value) })).filter((e) => e.clusterId === 2);
     // A full push names every cluster's endpoints by the generation.
     expect(new Set(r.endpoints.map((e) => decodeEndpointKey(e.key).set))).toEqual(new Set([3]));
@@ -214,7 +214,7 @@ describe('encodeClusterEndpoints (an endpoint-only change)', () => {
     ] };
     const r = encodeClusterEndpoints(cluster, 4, 7, 0x8000_0005);
     expect({ ...decodeClusterKey(r.cluster.key), ...decodeClusterValue(r.cluster.value) }).toEqual({
-      gen: 7, clusterId: 4, lbPolicy: 'ROUND_ROBIN', endpointCount: 1, totalWeight: 2, rrCursor: 0, endpointSet: 0x8000_0005,
+      gen: 7, clusterId: 4, lbPolicy: 'ROUND_ROBIN', endpointCount: 1, totalWeight: 2, rrCursor: 0, endpointSet: 0x8000_0005, lbTableSize: 0, rrStride: 1,
     });
     expect(r.endpoints.map((e) => decodeEndpointKey(e.key))).toEqual([{ set: 0x8000_0005, clusterId: 4, index: 0 }]);
   });

@@ -130,10 +130,10 @@ describe('listener and filter chain', () => {
 });
 
 describe('tcp_proxy', () => {
-  it('warns on hash_policy and idle_timeout', () => {
+  it('accepts hash_policy (RING_HASH/MAGLEV hash the client source, issue 6) and warns on idle_timeout', () => {
     const t = translate(withTcpProxy({ hash_policy: [{ source_ip: {} }], idle_timeout: '10s' }));
     ok(t);
-    expectWarning(t, `${TP}.hash_policy`, 'hash_policy is not supported and is ignored');
+    expect(t.warnings.filter((w) => w.path === `${TP}.hash_policy`)).toEqual([]);
     expectWarning(t, `${TP}.idle_timeout`, 'idle_timeout is not supported and is ignored: idle connections are not closed');
   });
 
@@ -194,10 +194,9 @@ describe('cluster load_balancing_policy', () => {
     expect(ok(t).clusters[0]!.lbPolicy).toBe('RANDOM');
   });
 
-  it('warns for least_request, as lb_policy LEAST_REQUEST does', () => {
+  it('accepts least_request, as lb_policy LEAST_REQUEST (enforced since issue 6)', () => {
     const t = translate(withCluster(typedPolicy('least_request.v3.LeastRequest')));
-    expect(ok(t).clusters[0]!.lbPolicy).toBe('ROUND_ROBIN');
-    expectWarning(t, `${C0}.load_balancing_policy.policies[0]`, 'LEAST_REQUEST is not enforced yet');
+    expect(ok(t).clusters[0]!.lbPolicy).toBe('LEAST_REQUEST');
   });
 
   it('rejects any other typed policy', () => {
@@ -214,9 +213,10 @@ describe('load assignment', () => {
     expectError(translate(withGroup({ leds_cluster_locality_config: { leds_collection_name: 'x' } })), `${G0}.leds_cluster_locality_config`, 'LEDS server');
   });
 
-  it('warns on overprovisioning_factor', () => {
-    const t = translate(withLoadAssignment({ policy: { overprovisioning_factor: 140 } }));
+  it('warns on an overprovisioning_factor other than 140, the one priority failover uses (issue 6)', () => {
+    const t = translate(withLoadAssignment({ policy: { overprovisioning_factor: 120 } }));
     ok(t);
-    expectWarning(t, `${LA}.policy.overprovisioning_factor`, 'overprovisioning_factor is not supported and is ignored');
+    expectWarning(t, `${LA}.policy.overprovisioning_factor`, 'overprovisioning_factor 120 is not supported and is ignored');
+    expect(translate(withLoadAssignment({ policy: { overprovisioning_factor: 140 } })).warnings).toEqual([]);
   });
 });

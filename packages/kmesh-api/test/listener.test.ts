@@ -90,6 +90,12 @@ describe('filter chains', () => {
   });
 });
 
+const localRateLimit = {
+  '@type': 'type.googleapis.com/envoy.extensions.filters.network.local_ratelimit.v3.LocalRateLimit',
+  stat_prefix: 'rl',
+  token_bucket: { max_tokens: 10, fill_interval: '1s' },
+};
+
 describe('network filters', () => {
   it('http_connection_manager needs rds or route_config', () => {
     const doc = withFilters([
@@ -108,14 +114,10 @@ describe('network filters', () => {
     expectWarning(t, `${L0}.filter_chains[0].filters[0](name=envoy.filters.network.rbac)`, 'authorization is not enforced by Kmesh');
   });
 
-  it('warns that local_ratelimit is not enforced and still routes', () => {
-    const doc = withFilters([
-      { name: 'envoy.filters.network.local_ratelimit', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.network.local_ratelimit.v3.LocalRateLimit' } },
-      tcpProxy({ cluster: 'backend' }),
-    ]);
+  it('keeps local_ratelimit as the listener\'s token bucket and still routes (enforced since issue 6)', () => {
+    const doc = withFilters([{ name: 'envoy.filters.network.local_ratelimit', typed_config: localRateLimit }, tcpProxy({ cluster: 'backend' })]);
     const t = translate(doc);
-    ok(t);
-    expectWarning(t, `${L0}.filter_chains[0].filters[0](name=envoy.filters.network.local_ratelimit)`, 'local_ratelimit is not enforced yet');
+    expect(ok(t).listeners[0]).toMatchObject({ route: { clusters: [{ name: 'backend', weight: 1 }] }, rateLimit: { maxTokens: 10, tokensPerFill: 1, fillIntervalMs: 1000 } });
   });
 
   it('rejects an unknown filter, naming it and its type URL', () => {
@@ -126,7 +128,7 @@ describe('network filters', () => {
   it('requires tcp_proxy to be last', () => {
     const doc = withFilters([
       tcpProxy({ cluster: 'backend' }),
-      { name: 'envoy.filters.network.local_ratelimit', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.network.local_ratelimit.v3.LocalRateLimit' } },
+      { name: 'envoy.filters.network.local_ratelimit', typed_config: localRateLimit },
     ]);
     expectError(translate(doc), `${L0}.filter_chains[0].filters[0]`, 'is a terminal filter and must be the last filter');
   });

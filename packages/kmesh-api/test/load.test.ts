@@ -50,9 +50,16 @@ describe('bootstrap shape', () => {
     const t = translate(doc);
     ok(t);
     expectWarning(t, 'admin', 'admin is ignored: kmesh reads only static_resources');
-    expectWarning(t, 'node', 'node is ignored');
+    // node is read since issue 6 (its locality): not reported as ignored.
+    expect(t.warnings.filter((w) => w.path === 'node')).toEqual([]);
     expectWarning(t, 'layered_runtime', 'layered_runtime is ignored');
     expectWarning(t, 'dynamic_resources', 'kmesh does not contact an xDS server yet');
+  });
+
+  it('reads node.locality as the node locality (issue 6)', () => {
+    const t = translate({ ...baseDoc(), node: { id: 'n', locality: { region: 'eu', zone: 'eu-1' } } });
+    expect(ok(t).nodeLocality).toBe('eu/eu-1');
+    expect(ok(translate(baseDoc())).nodeLocality).toBeUndefined();
   });
 
   it('explains a config_dump and an xDS resource file', () => {

@@ -59,7 +59,8 @@ describe('translateXdsResources', () => {
     const t = translateXdsResources(resources({ ...l, routes: { '80': { name: '80', virtual_hosts: [] } } }));
     expect(t.model.listeners[0]).toMatchObject({ name: 'web', route: { clusters: [] }, http: { routeConfigName: '80' } });
     expect(t.model.routes).toEqual([{ name: '80', virtualHosts: [] }]);
-    expect(outcome(t, 'listener', 'web').warnings.some((w) => w.message.includes('not enforced in the kernel yet'))).toBe(true);
+    // HTTP routing is enforced by the L7 path now: no "not enforced" warning.
+    expect(outcome(t, 'listener', 'web').warnings.some((w) => w.message.includes('not enforced'))).toBe(false);
   });
 
   it('a listener routing to a missing cluster gets an error outcome', () => {
@@ -124,7 +125,7 @@ describe('wildcard listeners and filter chains', () => {
     expect(t.model.listeners[0]!.route).toEqual({ clusters: [] });
     // Said once per listener, not per chain or route.
     const w = outcome(t, 'listener', '0.0.0.0_9080').warnings;
-    expect(w.filter((x) => x.message.includes('not enforced in the kernel yet'))).toHaveLength(1);
+    expect(w.filter((x) => x.message.includes('not enforced'))).toHaveLength(0);
     expect(w.filter((x) => x.message.includes('the kernel cannot match'))).toHaveLength(1);
   });
 
@@ -208,7 +209,8 @@ describe('route configurations', () => {
     });
     expect(vh.routes.slice(1).map((r) => [r.match, r.action])).toEqual([
       [{ path: '/health', caseSensitive: true, headers: [] }, { kind: 'direct_response', status: 200 }],
-      [{ safeRegex: '/old/.*', caseSensitive: true, headers: [] }, { kind: 'redirect' }],
+      // issue 4: a redirect keeps its status (Envoy's default 301) and the Location it names.
+      [{ safeRegex: '/old/.*', caseSensitive: true, headers: [] }, { kind: 'redirect', status: 301, location: '/new' }],
       [{ prefix: '/r', caseSensitive: true, headers: [] }, { kind: 'cluster', cluster: 'v1' }],
     ]);
     // Routes name clusters that are not defined here: a warning (routes are not enforced), not a rejection.

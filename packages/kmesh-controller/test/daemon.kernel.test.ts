@@ -17,7 +17,10 @@ const kmeshJs = join(root, 'dist/cli/kmesh.js');
 const fixture = (name: string) => join(root, 'test/fixtures', name);
 const pinPath = `/sys/fs/bpf/kmesh-ctl-test-${process.pid}`;
 const stateFile = `/run/kmesh/${encodeURIComponent(pinPath)}.json`;
-const programs = ['kmesh_connect4', 'kmesh_connect6', 'kmesh_getpeername4', 'kmesh_getpeername6'];
+// The L4 object's programs (issue 6 A added sock_ops and sock_release for connection accounting).
+const programs = ['kmesh_connect4', 'kmesh_connect6', 'kmesh_getpeername4', 'kmesh_getpeername6', 'kmesh_conn_sockops', 'kmesh_conn_release'];
+// Pinned sock_ops of the optional objects that are on by default: sockmap acceleration, the L7 parser.
+const pinnedSockOps = ['kmesh_sockops', 'kmesh_l7_sockops'];
 
 /** Program names attached to a cgroup, as the kernel reports them (bpftool). */
 function attachedPrograms(cgroup: string): string[] {
@@ -144,7 +147,9 @@ describe.skipIf(process.getuid?.() !== 0)('kmesh run on the real kernel', () => 
     expect(maps.generations[0].clusters).toHaveLength(2);
     expect(maps.generations[0].endpoints).toHaveLength(2); // the UNHEALTHY endpoint is not in the kernel
     for (const program of programs) expect(existsSync(join(pinPath, 'links', program))).toBe(true);
-    expect(attachedPrograms(cgroup)).toEqual([...programs, 'kmesh_sockops'].sort()); // sock_ops: sockmap acceleration, on by default
+    // sock_ops: sockmap acceleration and the L7 parser's client insertion (pinned), the L7 direct path
+    // (the relay's, attached while the daemon runs)
+    expect(attachedPrograms(cgroup)).toEqual([...programs, ...pinnedSockOps, 'kmesh_l7_direct_sockops'].sort());
     expect(JSON.parse(readFileSync(stateFile, 'utf8')).cgroup).toBe(cgroup);
 
     const stats = (await get(port, '/stats')).body;
@@ -171,7 +176,8 @@ describe.skipIf(process.getuid?.() !== 0)('kmesh run on the real kernel', () => 
     daemon.child.kill('SIGTERM');
     expect(await daemon.exited).toBe(0);
     for (const program of programs) expect(existsSync(join(pinPath, 'links', program))).toBe(true);
-    expect(attachedPrograms(cgroup)).toEqual([...programs, 'kmesh_sockops'].sort()); // sock_ops: sockmap acceleration, on by default // traffic keeps flowing
+    // traffic keeps flowing: everything pinned stays; the relay (and its direct path) left with the daemon
+    expect(attachedPrograms(cgroup)).toEqual([...programs, ...pinnedSockOps].sort());
   });
 
   it('a second daemon on another cgroup is refused; on the same cgroup it adopts without reloading', async () => {

@@ -42,7 +42,8 @@ describe('model diff', () => {
 describe('validate summary', () => {
   it('marks standby priorities as skipped and lists warnings', () => {
     const lines = formatTranslation({ ok: true, model: base, warnings: [{ severity: 'warning', path: 'static_resources.clusters[0]', message: 'priority failover is not implemented' }] }, 'envoy.yaml');
-    expect(lines).toContain('    10.250.1.3:8080  weight=1 HEALTHY priority=1  skipped: priority 1 is standby (priority 0 serves)');
+    expect(lines).toContain('    10.250.1.2:8080  weight=1 HEALTHY share=100%');
+    expect(lines).toContain('    10.250.1.3:8080  weight=1 HEALTHY priority=1  skipped: standby: priority 1 gets no load while nearer or higher levels are healthy enough');
     expect(lines).toContain('  web  10.96.0.10:80 -> v1');
     expect(lines.slice(-2)).toEqual(['warnings (1):', '  warning: static_resources.clusters[0]: priority failover is not implemented']);
   });

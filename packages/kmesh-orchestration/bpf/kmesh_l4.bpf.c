@@ -33,16 +33,43 @@
 #include "kmesh_common.h"
 #include "route.h"
 #include "lb.h"
+#include "l7_anchor.h" /* issue 4: http listeners -> the L7 anchor */
 
 /* No GPL-only helper is used (map ops, prandom, sk_storage, set_retval), so
  * the kernel accepts the project's own license. */
 char LICENSE[] SEC("license") = "Apache-2.0";
 
+/* issue 6 part A: the endpoint choice under the cluster's circuit breaker.
+ * The connection is counted against the cluster before the choice (so
+ * concurrent connects cannot overshoot max_connections) and given back when
+ * no endpoint is chosen. acct->endpoint_count is filled for km_conn_track. */
+static __always_inline const struct km_endpoint_value *
+km_route_connect_counted(__u32 gen, __u32 cluster_id, const struct km_lb_input *in,
+			 enum kmesh_stat *stat, struct km_conn_acct *acct)
+{
+	const struct km_endpoint_value *ep;
+	struct km_cluster_value *cluster;
+
+	if (km_circuit_take(gen, cluster_id, acct)) {
+		*stat = KMESH_STAT_CONNECT_CIRCUIT_OPEN;
+		return NULL;
+	}
+	ep = km_lb_select_endpoint(gen, cluster_id, in, stat);
+	if (!ep) {
+		km_circuit_return(acct);
+		return NULL;
+	}
+	cluster = km_cluster_lookup(gen, cluster_id);
+	acct->endpoint_count = cluster ? cluster->endpoint_count : 1;
+	return ep;
+}
+
 /* The whole routing decision for one destination. Returns the endpoint, or
  * NULL with *stat saying why (which also says whether to refuse, see
  * km_stat_refuses). */
 static __always_inline const struct km_endpoint_value *
-km_route_connect(const struct km_addr *dst, const struct km_lb_input *in, enum kmesh_stat *stat)
+km_route_connect(const struct km_addr *dst, const struct km_lb_input *in, enum kmesh_stat *stat,
+		 struct km_conn_acct *acct)
 {
 	const struct km_route *route;
 	__u32 gen, cluster_id;
@@ -64,12 +91,18 @@ km_route_connect(const struct km_addr *dst, const struct km_lb_input *in, enum k
 	*stat = km_route_action_stat(route->action);
 	if (*stat != KMESH_STAT_CONNECT_REWRITTEN)
 		return NULL;
+	/* issue 6 part A: the listener's local rate limit comes first (a
+	 * network filter before tcp_proxy in Envoy). */
+	if (km_listener_rate_limited(gen, dst)) {
+		*stat = KMESH_STAT_CONNECT_RATE_LIMITED;
+		return NULL;
+	}
 
 	if (km_cluster_pick_weighted(route, &cluster_id) < 0) {
 		*stat = KMESH_STAT_CONNECT_NO_CLUSTER;
 		return NULL;
 	}
-	return km_lb_select_endpoint(gen, cluster_id, in, stat);
+	return km_route_connect_counted(gen, cluster_id, in, stat, acct);
 }
 
 /* ------------------------------------------------------------------------
@@ -82,6 +115,8 @@ km_route_connect(const struct km_addr *dst, const struct km_lb_input *in, enum k
 static __always_inline int km_stat_refuses(enum kmesh_stat stat)
 {
 	return stat == KMESH_STAT_CONNECT_NO_CLUSTER ||
+	       stat == KMESH_STAT_CONNECT_CIRCUIT_OPEN ||
+	       stat == KMESH_STAT_CONNECT_RATE_LIMITED ||
 	       stat == KMESH_STAT_CONNECT_NO_ENDPOINT ||
 	       stat == KMESH_STAT_CONNECT_BLACKHOLE ||
 	       stat == KMESH_STAT_CONNECT_FAMILY_MISMATCH;
@@ -197,6 +232,7 @@ SEC("cgroup/connect4")
 int kmesh_connect4(struct bpf_sock_addr *ctx)
 {
 	const struct km_endpoint_value *ep;
+	struct km_conn_acct acct = {};
 	struct km_lb_input lb_in = {};
 	struct km_addr dst = {};
 	enum kmesh_stat stat;
@@ -210,16 +246,24 @@ int kmesh_connect4(struct bpf_sock_addr *ctx)
 	dst.family = KMESH_AF_INET;
 	dst.ip[0] = ctx->user_ip4;
 	dst.port = (__u16)ctx->user_port;
+	lb_in.client_hash = km_lb_client_hash(ctx, KMESH_AF_INET); /* MAGLEV, RING_HASH */
 
-	ep = km_route_connect(&dst, &lb_in, &stat);
+	km_l7_forget_socket(ctx);
+	ep = km_route_connect(&dst, &lb_in, &stat, &acct);
+	/* issue 4: an http listener goes to the L7 anchor of this netns, if any. */
+	if (!ep && stat == KMESH_STAT_CONNECT_HTTP && km_l7_to_anchor4(ctx, &dst) == 0)
+		return KM_SOCK_ADDR_ALLOW;
 	if (!ep)
 		return km_connect_without_endpoint(ctx, stat);
 	/* An AF_INET socket cannot reach an IPv6 endpoint. */
-	if (ep->addr.family != KMESH_AF_INET)
+	if (ep->addr.family != KMESH_AF_INET) {
+		km_circuit_return(&acct);
 		return km_connect_without_endpoint(ctx, KMESH_STAT_CONNECT_FAMILY_MISMATCH);
+	}
 
 	ctx->user_ip4 = ep->addr.ip[0];
 	ctx->user_port = ep->addr.port;
+	km_conn_track(ctx->sk, &acct, &ep->addr, acct.endpoint_count);
 	return km_connect_rewritten(ctx, &dst);
 }
 
@@ -227,6 +271,7 @@ SEC("cgroup/connect6")
 int kmesh_connect6(struct bpf_sock_addr *ctx)
 {
 	const struct km_endpoint_value *ep;
+	struct km_conn_acct acct = {};
 	struct km_lb_input lb_in = {};
 	struct km_addr dst = {};
 	enum kmesh_stat stat;
@@ -237,11 +282,17 @@ int kmesh_connect6(struct bpf_sock_addr *ctx)
 	}
 
 	km_addr_from_ctx6(ctx, &dst);
-	ep = km_route_connect(&dst, &lb_in, &stat);
+	lb_in.client_hash = km_lb_client_hash(ctx, KMESH_AF_INET6); /* MAGLEV, RING_HASH */
+	km_l7_forget_socket(ctx);
+	ep = km_route_connect(&dst, &lb_in, &stat, &acct);
+	/* issue 4: an http listener goes to the L7 anchor of this netns, if any. */
+	if (!ep && stat == KMESH_STAT_CONNECT_HTTP && km_l7_to_anchor6(ctx, &dst) == 0)
+		return KM_SOCK_ADDR_ALLOW;
 	if (!ep)
 		return km_connect_without_endpoint(ctx, stat);
 
 	km_addr_to_ctx6(ctx, &ep->addr);
+	km_conn_track(ctx->sk, &acct, &ep->addr, acct.endpoint_count);
 	return km_connect_rewritten(ctx, &dst);
 }
 
@@ -288,4 +339,26 @@ int kmesh_getpeername6(struct bpf_sock_addr *ctx)
 	km_addr_to_ctx6(ctx, &orig->vip);
 	km_stat_inc(KMESH_STAT_PEERNAME_RESTORED);
 	return KM_SOCK_ADDR_ALLOW;
+}
+
+/* ------------------------------------------------------------------------
+ * issue 6 part A: connection outcomes and closes (conn.h)
+ * ------------------------------------------------------------------------ */
+
+/* Connect failures (outlier detection), established connections, and the
+ * close that gives a counted connection back to its cluster and endpoint. */
+SEC("sockops")
+int kmesh_conn_sockops(struct bpf_sock_ops *skops)
+{
+	km_conn_sock_ops(skops);
+	return 1;
+}
+
+/* close() of a socket: capacity returns at once, not after the TCP close
+ * handshake (the release happens once, whichever hook is first). */
+SEC("cgroup/sock_release")
+int kmesh_conn_release(struct bpf_sock *sk)
+{
+	km_conn_sock_release(sk);
+	return 1;
 }

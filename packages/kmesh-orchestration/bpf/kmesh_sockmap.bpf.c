@@ -23,6 +23,7 @@
 
 #include "kmesh_abi.h"
 #include "kmesh_sockmap.h"
+#include "kmesh_l7_sk_map.h"
 
 /* bpf_sock_hash_update and bpf_msg_redirect_hash are not GPL-only. */
 char LICENSE[] SEC("license") = "Apache-2.0";
@@ -131,6 +132,13 @@ int kmesh_sockops(struct bpf_sock_ops *ctx)
 	if (ctx->op != BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB &&
 	    ctx->op != BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB)
 		return 1;
+	/* A client socket of the L7 path belongs to km_l7_client (its sk_msg
+	 * parses the request); a socket can be in one sockhash with an sk_msg
+	 * only, so whichever sock_ops ran first would win. Leave it to L7. */
+	if (ctx->sk && bpf_sk_storage_get(&km_l7_sk, ctx->sk, 0, 0)) {
+		km_sock_stat(KMESH_SOCK_STAT_L7_CLIENT, 0);
+		return 1;
+	}
 
 	/* Copy the IPv6 arrays field by field: sock_ops context reads must be
 	 * 4-byte loads at known offsets. */

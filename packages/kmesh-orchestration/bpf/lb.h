@@ -12,6 +12,8 @@
 #include "kmesh_abi.h"
 #include "kmesh_maps.h"
 #include "kmesh_common.h"
+#include "conn.h" /* issue 6 part A: endpoint load and ejections */
+#include "lb_hash.h" /* issue 6 part B: MAGLEV, RING_HASH and the client hash */
 
 /* What a policy may use besides the cluster record: a hash of the client
  * (consistent-hashing policies). */
@@ -28,12 +30,19 @@ km_cluster_lookup(__u32 gen, __u32 cluster_id)
 }
 
 /* ROUND_ROBIN: a shared cursor advanced atomically by every connect() on any
- * CPU. Taken modulo total_weight, an endpoint of weight w gets w consecutive
- * turns per cycle: weighted round robin without per-endpoint state. */
+ * CPU, stepped through the weight space by the cluster's rr_stride:
+ * point = cursor * stride % total_weight. The daemon picks a stride coprime
+ * with total_weight (every point once per cycle: exact weights) near
+ * total_weight * 0.382, so consecutive connections spread over the endpoints
+ * in proportion instead of an endpoint of weight w taking w turns in a row;
+ * with equal weights w the stride is w, a plain rotation. O(1), no
+ * per-endpoint state. A record without a stride (0) steps by 1. */
 static __always_inline __u32
-km_endpoint_pick_round_robin(struct km_cluster_value *cluster, __u32 total_weight)
+km_endpoint_pick_round_robin(struct km_cluster_value *cluster, __u32 total_weight, __u32 stride)
 {
-	return __sync_fetch_and_add(&cluster->rr_cursor, 1) % total_weight;
+	__u64 cursor = __sync_fetch_and_add(&cluster->rr_cursor, 1);
+
+	return (__u32)((cursor * (stride ? stride : 1)) % total_weight);
 }
 
 /* RANDOM: uniform over the weight space, so weighted random. */
@@ -54,7 +63,7 @@ km_endpoint_pick_target(struct km_cluster_value *cluster, const struct km_cluste
 		return km_endpoint_pick_random(snap->total_weight);
 	case KMESH_LB_ROUND_ROBIN:
 	default:
-		return km_endpoint_pick_round_robin(cluster, snap->total_weight);
+		return km_endpoint_pick_round_robin(cluster, snap->total_weight, snap->rr_stride);
 	}
 }
 
@@ -97,6 +106,123 @@ km_endpoint_search_weight(__u32 set, __u32 cluster_id, __u32 count, __u32 n)
 	return ep;
 }
 
+/* ---- issue 6 part A: LEAST_REQUEST and outlier ejection (state in conn.h) ---- */
+
+/* The index of the endpoint that point n of the weight space selects (the
+ * bisection of km_endpoint_search_weight), or -1. A global function: the
+ * verifier checks it once, not once per unrolled re-pick, which keeps the
+ * bounded re-pick loops below far from the instruction limit. */
+__noinline int km_endpoint_index_at(__u32 set, __u32 cluster_id, __u32 count, __u32 n)
+{
+	struct km_endpoint_key key = { .set = set, .cluster_id = cluster_id };
+	const struct km_endpoint_value *ep;
+	__u32 lo = 0, hi, mid, step;
+
+	if (count == 0 || count > KMESH_MAX_ENDPOINTS_PER_CLUSTER)
+		return -1;
+	hi = count - 1;
+	for (step = 0; step < KMESH_ENDPOINT_SEARCH_STEPS; step++) {
+		if (lo >= hi)
+			break;
+		mid = lo + (hi - lo) / 2;
+		key.index = mid;
+		ep = bpf_map_lookup_elem(&km_endpoint, &key);
+		if (!ep)
+			return -1;
+		if (n < ep->cum_weight)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return lo == hi ? (int)lo : -1;
+}
+
+/* A weighted-random endpoint of the cluster, or NULL. */
+static __always_inline const struct km_endpoint_value *
+km_endpoint_pick_random_endpoint(__u32 cluster_id, const struct km_cluster_value *snap)
+{
+	struct km_endpoint_key key = { .set = snap->ep_set, .cluster_id = cluster_id };
+	int index = km_endpoint_index_at(snap->ep_set, cluster_id, snap->endpoint_count,
+					 km_endpoint_pick_random(snap->total_weight));
+
+	if (index < 0)
+		return NULL;
+	key.index = (__u32)index;
+	return bpf_map_lookup_elem(&km_endpoint, &key);
+}
+
+/* LEAST_REQUEST: the endpoint with the fewest active connections among
+ * choice_count weighted-random picks (power of two choices by default).
+ * Bounded: at most KMESH_LR_MAX_CHOICES bisections. */
+static __always_inline const struct km_endpoint_value *
+km_endpoint_pick_least_request(__u32 cluster_id, const struct km_cluster_value *snap,
+			       const struct km_cluster_limits *limits)
+{
+	const struct km_endpoint_value *best = NULL, *ep;
+	__s64 best_active = 0, active;
+	__u32 i;
+
+	for (i = 0; i < KMESH_LR_MAX_CHOICES; i++) {
+		if (i >= limits->choice_count && best)
+			break;
+		ep = km_endpoint_pick_random_endpoint(cluster_id, snap);
+		if (!ep)
+			continue;
+		active = km_endpoint_active(limits->load_key, &ep->addr);
+		if (!best || active < best_active) {
+			best = ep;
+			best_active = active;
+		}
+	}
+	return best;
+}
+
+/* The policy's pick, adjusted for connection state: LEAST_REQUEST replaces it
+ * by the least loaded of choice_count picks; an ejected endpoint is replaced
+ * by the first endpoint not ejected among KMESH_OUTLIER_REPICKS consecutive
+ * indexes from a weighted-random start (random, so hash policies do not land
+ * on the same endpoint again and the ejected endpoint's share spreads over the
+ * others; consecutive, so a few ejected endpoints can never exhaust the
+ * tries). When every try is ejected the last one is used: a connection to a
+ * suspect endpoint beats a refusal. */
+static __always_inline const struct km_endpoint_value *
+km_endpoint_adjust_pick(__u32 gen, __u32 cluster_id, const struct km_cluster_value *snap,
+			const struct km_endpoint_value *ep)
+{
+	const struct km_cluster_limits *limits = km_cluster_limits_lookup(gen, cluster_id);
+	struct km_endpoint_key key = { .set = snap->ep_set, .cluster_id = cluster_id };
+	const struct km_endpoint_value *next;
+	__u32 i, count = snap->endpoint_count;
+	__u64 now;
+	int start;
+
+	if (!limits)
+		return ep;
+	if (snap->lb_policy == KMESH_LB_LEAST_REQUEST) {
+		next = km_endpoint_pick_least_request(cluster_id, snap, limits);
+		if (next)
+			ep = next;
+	}
+	if (!limits->outlier_failures)
+		return ep;
+	now = bpf_ktime_get_ns();
+	if (!km_endpoint_is_ejected(limits->load_key, &ep->addr, now) || count == 0)
+		return ep;
+	start = km_endpoint_index_at(snap->ep_set, cluster_id, count, km_endpoint_pick_random(snap->total_weight));
+	if (start < 0)
+		return ep;
+	for (i = 0; i < KMESH_OUTLIER_REPICKS; i++) {
+		key.index = ((__u32)start + i) % count;
+		next = bpf_map_lookup_elem(&km_endpoint, &key);
+		if (!next)
+			break;
+		ep = next;
+		if (!km_endpoint_is_ejected(limits->load_key, &ep->addr, now))
+			return ep;
+	}
+	return ep;
+}
+
 /* One endpoint of cluster cluster_id in generation gen, chosen by the
  * cluster's policy, or NULL with *stat saying why (NO_CLUSTER, NO_ENDPOINT). */
 static __always_inline const struct km_endpoint_value *
@@ -126,12 +252,18 @@ km_lb_select_endpoint(__u32 gen, __u32 cluster_id, const struct km_lb_input *in,
 		*stat = KMESH_STAT_CONNECT_NO_ENDPOINT;
 		return NULL;
 	}
-	n = km_endpoint_pick_target(cluster, &snap);
-	ep = km_endpoint_search_weight(snap.ep_set, cluster_id, snap.endpoint_count, n);
+	if (snap.lb_policy == KMESH_LB_MAGLEV || snap.lb_policy == KMESH_LB_RING_HASH) {
+		/* issue 6 part B: consistent hashing of the client (lb_hash.h) */
+		ep = km_lb_select_hashed(&snap, cluster_id, in->client_hash);
+	} else {
+		n = km_endpoint_pick_target(cluster, &snap);
+		ep = km_endpoint_search_weight(snap.ep_set, cluster_id, snap.endpoint_count, n);
+	}
 	if (!ep) {
 		*stat = KMESH_STAT_CONNECT_NO_ENDPOINT;
 		return NULL;
 	}
+	ep = km_endpoint_adjust_pick(gen, cluster_id, &snap, ep);
 	*stat = KMESH_STAT_CONNECT_REWRITTEN;
 	return ep;
 }

@@ -14,13 +14,14 @@ const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const repoRoot = resolve(packageRoot, '..', '..');
 
 /** Absolute paths of the compiled BPF objects. */
-export const objectPaths: { readonly l4: string; readonly sockmap: string } = Object.freeze({
+export const objectPaths: { readonly l4: string; readonly sockmap: string; readonly l7: string } = Object.freeze({
   l4: resolve(packageRoot, 'dist', 'bpf', 'kmesh_l4.bpf.o'),
   sockmap: resolve(packageRoot, 'dist', 'bpf', 'kmesh_sockmap.bpf.o'),
+  l7: resolve(packageRoot, 'dist', 'bpf', 'kmesh_l7.bpf.o'),
 });
 
 /** The cgroup hooks the L4 object serves. */
-export type L4Attach = 'connect4' | 'connect6' | 'getpeername4' | 'getpeername6';
+export type L4Attach = 'connect4' | 'connect6' | 'getpeername4' | 'getpeername6' | 'sock_ops' | 'sock_release';
 
 /** Programs in kmesh_l4.bpf.o by function name, with the cgroup hook each attaches to. */
 export const l4Programs: readonly { readonly name: string; readonly attach: L4Attach }[] = Object.freeze([
@@ -28,6 +29,9 @@ export const l4Programs: readonly { readonly name: string; readonly attach: L4At
   Object.freeze({ name: 'kmesh_connect6', attach: 'connect6' }),
   Object.freeze({ name: 'kmesh_getpeername4', attach: 'getpeername4' }),
   Object.freeze({ name: 'kmesh_getpeername6', attach: 'getpeername6' }),
+  // issue 6 part A (bpf/conn.h): connect failures and closes of counted connections
+  Object.freeze({ name: 'kmesh_conn_sockops', attach: 'sock_ops' }),
+  Object.freeze({ name: 'kmesh_conn_release', attach: 'sock_release' }),
 ] as const);
 
 /** Absolute path of the kernel ABI header (map keys and values). */
@@ -50,3 +54,21 @@ export const sockmapMapNames = Object.freeze({ sockets: 'km_sock', stats: 'km_so
 
 /** Absolute path of the sockmap ABI header (km_sock key, km_sock_stats reasons). */
 export const sockmapHeader: string = resolve(repoRoot, 'kernel', 'include', 'kmesh_sockmap.h');
+
+/** Where a program of kmesh_l7.bpf.o attaches: the mesh cgroup (sock_ops) or km_l7_client (msg_verdict). */
+export type L7Attach = 'sock_ops' | 'msg_verdict';
+
+/**
+ * Programs in kmesh_l7.bpf.o (the L7 parser and router) by function name. As for the sockmap object,
+ * the msg_verdict program must be attached to km_l7_client before sock_ops inserts client sockets.
+ */
+export const l7Programs: readonly { readonly name: string; readonly attach: L7Attach }[] = Object.freeze([
+  Object.freeze({ name: 'kmesh_l7_sk_msg', attach: 'msg_verdict' }),
+  Object.freeze({ name: 'kmesh_l7_sockops', attach: 'sock_ops' }),
+] as const);
+
+/** Absolute paths of the L7 headers: the shared contract (kmesh_l7.h) and the route tables (kmesh_l7_routes.h). */
+export const l7Headers: { readonly contract: string; readonly routes: string } = Object.freeze({
+  contract: resolve(repoRoot, 'kernel', 'include', 'kmesh_l7.h'),
+  routes: resolve(repoRoot, 'kernel', 'include', 'kmesh_l7_routes.h'),
+});

@@ -20,6 +20,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeLink", link);
   exports.Set("NativeMap", map);
   exports.Set("NativeRingBuffer", NativeRingBuffer::Define(env));
+  exports.Set("NativeL7Relay", DefineL7Relay(env));
   DefineSystemFunctions(env, exports);
   return exports;
 }

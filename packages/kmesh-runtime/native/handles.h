@@ -158,3 +158,6 @@ class NativeRingBuffer : public Napi::ObjectWrap<NativeRingBuffer> {
 
 // Functions of the module that are not tied to a handle (bpffs, cpus, pins).
 void DefineSystemFunctions(Napi::Env env, Napi::Object exports);
+
+// The L7 relay's class (l7_relay_addon.cc).
+Napi::Function DefineL7Relay(Napi::Env env);

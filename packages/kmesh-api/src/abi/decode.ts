@@ -52,6 +52,10 @@ export interface ClusterValue {
   rrCursor: number;
   /** km_endpoint_key.set of the cluster's endpoints (= gen after a full push). */
   endpointSet: number;
+  /** MAGLEV table slots / RING_HASH ring entries stored after the endpoints (0 for other policies). */
+  lbTableSize: number;
+  /** ROUND_ROBIN step through the weight space. */
+  rrStride: number;
 }
 export interface EndpointKey {
   /** The endpoint set (a generation, or an in-place set with the high bit). */
@@ -153,6 +157,8 @@ export function decodeClusterValue(buf: Buffer): ClusterValue {
     totalWeight: buf.readUInt32LE(offsetOf('km_cluster_value', 'total_weight')),
     rrCursor: buf.readUInt32LE(offsetOf('km_cluster_value', 'rr_cursor')),
     endpointSet: buf.readUInt32LE(offsetOf('km_cluster_value', 'ep_set')),
+    lbTableSize: buf.readUInt32LE(offsetOf('km_cluster_value', 'lb_table_size')),
+    rrStride: buf.readUInt32LE(offsetOf('km_cluster_value', 'rr_stride')),
   };
 }
 

@@ -7,8 +7,11 @@ import { LbPolicyCode, Limits, RouteActionCode, type RouteAction } from './layou
 import { offsetOf, structSize, writeAddr } from './fields.js';
 import { isExactListener, planChains, type ChainEntry } from './chains.js';
 import { CapacityError, checkCapacity } from '../capacity.js';
-import { usableEndpoints } from '../endpoints.js';
+import { endpointShares, type LbContext } from '../lb/priority.js';
+import { lbTableEntries, roundRobinStride } from '../lb/tables.js';
 import type { ChainAction, ClusterModel, ListenerModel, MeshModel, WeightedRoute } from '../model.js';
+import { encodeResilienceRecords } from './resilience.js';
+import { encodeL7Records, stampRouteConfigIds } from './http-routes.js'; // issue 4: L7 route tables
 
 export interface KernelRecord {
   key: Buffer;
@@ -24,6 +27,17 @@ export interface KernelRecords {
   endpoints: KernelRecord[];
   /** Cluster name → id, 1..N in sorted-name order (stable across pushes of the same names). */
   clusterIds: Map<string, number>;
+  /** issue 6 part A (abi/resilience.ts): km_cl_limits, one per cluster. */
+  clusterLimits?: KernelRecord[];
+  /** issue 6 part A (abi/resilience.ts): km_lsn_limit, one per rate-limited exact listener. */
+  listenerLimits?: KernelRecord[];
+  /** issue 4 (abi/http-routes.ts): the L7 route tables of the generation. */
+  l7Vhosts?: KernelRecord[];
+  l7Routes?: KernelRecord[];
+  l7HeaderMatches?: KernelRecord[];
+  l7HeaderNames?: KernelRecord[];
+  l7Dfa?: KernelRecord[];
+  l7Texts?: KernelRecord[];
 }
 
 const maxU32 = 0xffffffff;
@@ -119,14 +133,25 @@ export function encodeClusterKey(gen: number, clusterId: number): Buffer {
   return key;
 }
 
-/** endpointSet: the km_endpoint_key.set of this cluster's endpoints (the generation after a full push). */
-export function encodeClusterValue(lbPolicy: ClusterModel['lbPolicy'], endpointCount: number, totalWeight: number, endpointSet: number): Buffer {
+/**
+ * endpointSet: the km_endpoint_key.set of this cluster's endpoints (the generation after a full push).
+ * lb: the consistent-hashing table size and round-robin stride (lb/tables.ts); stride 1 when not given.
+ */
+export function encodeClusterValue(
+  lbPolicy: ClusterModel['lbPolicy'],
+  endpointCount: number,
+  totalWeight: number,
+  endpointSet: number,
+  lb: { tableSize: number; rrStride: number } = { tableSize: 0, rrStride: 1 },
+): Buffer {
   const value = zeroed(structSize('km_cluster_value'));
   value.writeUInt32LE(LbPolicyCode[lbPolicy], offsetOf('km_cluster_value', 'lb_policy'));
   value.writeUInt32LE(endpointCount, offsetOf('km_cluster_value', 'endpoint_count'));
   value.writeUInt32LE(totalWeight, offsetOf('km_cluster_value', 'total_weight'));
   value.writeUInt32LE(0, offsetOf('km_cluster_value', 'rr_cursor'));
   value.writeUInt32LE(endpointSet, offsetOf('km_cluster_value', 'ep_set'));
+  value.writeUInt32LE(lb.tableSize, offsetOf('km_cluster_value', 'lb_table_size'));
+  value.writeUInt32LE(lb.rrStride, offsetOf('km_cluster_value', 'rr_stride'));
   return value;
 }
 
@@ -178,24 +203,44 @@ export function encodeModel(model: MeshModel, gen: number): KernelRecords {
   const endpoints: KernelRecord[] = [];
   for (const cluster of model.clusters) {
     // A full push names every cluster's endpoints by the generation itself.
-    const encoded = encodeClusterEndpoints(cluster, clusterIds.get(cluster.name)!, gen, gen);
+    const encoded = encodeClusterEndpoints(cluster, clusterIds.get(cluster.name)!, gen, gen, { nodeLocality: model.nodeLocality });
     endpoints.push(...encoded.endpoints);
     clusters.push(encoded.cluster);
   }
-  return { listeners, chains, clusters, endpoints, clusterIds };
+  // issue 4: route tables of the http listeners, and each http km_route names its route config.
+  const { routeConfigIdOf, ...l7 } = encodeL7Records(model, gen, clusterIds);
+  stampRouteConfigIds(model.listeners.filter(isExactListener), listeners, plan.entries.map((e) => e.action), chains, routeConfigIdOf);
+  return { listeners, chains, clusters, endpoints, clusterIds, ...encodeResilienceRecords(model, gen, clusterIds), ...l7 };
 }
 
 /**
  * One cluster's record of generation gen and its endpoints under endpoint set `set`: what an
  * endpoint-only change writes (a fresh set, then the cluster record replaced in place).
+ * Endpoint weights are the shares of lb/priority.ts (priority failover, locality weights, node
+ * locality, ejections in `context`); a hashing cluster's table follows its endpoints (lb/tables.ts).
  */
-export function encodeClusterEndpoints(cluster: ClusterModel, clusterId: number, gen: number, set: number): { cluster: KernelRecord; endpoints: KernelRecord[] } {
-  const usable = usableEndpoints(cluster).endpoints;
+export function encodeClusterEndpoints(
+  cluster: ClusterModel,
+  clusterId: number,
+  gen: number,
+  set: number,
+  context: LbContext = {},
+): { cluster: KernelRecord; endpoints: KernelRecord[] } {
+  const usable = endpointShares(cluster, context).endpoints;
   const endpoints: KernelRecord[] = [];
   let cum = 0;
   usable.forEach((e, index) => {
     cum += e.weight;
-    endpoints.push({ key: encodeEndpointKey(set, clusterId, index), value: encodeEndpointValue(e, cum) });
+    endpoints.push({ key: encodeEndpointKey(set, clusterId, index), value: encodeEndpointValue({ address: e.endpoint.address, weight: e.weight }, cum) });
   });
-  return { cluster: { key: encodeClusterKey(gen, clusterId), value: encodeClusterValue(cluster.lbPolicy, usable.length, cum, set) }, endpoints };
+  const table = lbTableEntries(cluster, usable);
+  table.forEach((entry, slot) => {
+    const owner = usable[entry.endpointIndex]!;
+    endpoints.push({
+      key: encodeEndpointKey(set, clusterId, usable.length + slot),
+      value: encodeEndpointValue({ address: owner.endpoint.address, weight: owner.weight }, entry.point),
+    });
+  });
+  const lb = { tableSize: table.length, rrStride: cluster.lbPolicy === 'ROUND_ROBIN' ? roundRobinStride(usable.map((e) => e.weight)) : 1 };
+  return { cluster: { key: encodeClusterKey(gen, clusterId), value: encodeClusterValue(cluster.lbPolicy, usable.length, cum, set, lb) }, endpoints };
 }

@@ -36,6 +36,9 @@ export const Limits = {
   chains: 65536,
 } as const;
 
+/** Consistent-hashing tables (KMESH_MAX_LB_TABLE_SIZE, KMESH_LB_RING_SEARCH_STEPS), issue 6. */
+export const LbTableLimits = { maxTableSize: 65537, ringSearchSteps: 18 } as const;
+
 /**
  * KMESH_EP_SET_INPLACE_BIT: endpoint set numbers of in-place endpoint changes have it set;
  * generations stay below it, so a set number never equals a generation.
@@ -112,13 +115,14 @@ export const Structs = {
   },
   km_route: {
     cName: 'km_route',
-    size: 140,
+    size: 144,
     fields: [
       { name: 'action', offset: 0, size: 4, kind: 'u32' },
       { name: 'cluster_count', offset: 4, size: 4, kind: 'u32' },
       { name: 'total_weight', offset: 8, size: 4, kind: 'u32' },
       { name: 'cluster_ids', offset: 12, size: 64, kind: 'u32[]', count: 16 },
       { name: 'cum_weights', offset: 76, size: 64, kind: 'u32[]', count: 16 },
+      { name: 'route_config_id', offset: 140, size: 4, kind: 'u32' },
     ],
   },
   km_chain_key: {
@@ -143,13 +147,16 @@ export const Structs = {
   },
   km_cluster_value: {
     cName: 'km_cluster_value',
-    size: 20,
+    size: 28,
     fields: [
       { name: 'lb_policy', offset: 0, size: 4, kind: 'u32' },
       { name: 'endpoint_count', offset: 4, size: 4, kind: 'u32' },
       { name: 'total_weight', offset: 8, size: 4, kind: 'u32' },
       { name: 'rr_cursor', offset: 12, size: 4, kind: 'u32' },
       { name: 'ep_set', offset: 16, size: 4, kind: 'u32' },
+      // issue 6 load-balancing tables and round-robin interleave (see lb/tables.ts)
+      { name: 'lb_table_size', offset: 20, size: 4, kind: 'u32' },
+      { name: 'rr_stride', offset: 24, size: 4, kind: 'u32' },
     ],
   },
   km_endpoint_key: {
@@ -195,7 +202,7 @@ export const MapNames = {
 export const SockmapLimits = { sockets: 65536 } as const;
 
 /** enum kmesh_sock_stat, in index order. Each slot of km_sock_stats is a km_sock_counter {count, bytes}. */
-export const SockStatNames = ['inserted', 'insert_failed', 'redirected', 'no_peer', 'not_tcp_family', 'not_local_peer'] as const;
+export const SockStatNames = ['inserted', 'insert_failed', 'redirected', 'no_peer', 'not_tcp_family', 'not_local_peer', 'l7_client'] as const;
 export type SockStatName = (typeof SockStatNames)[number];
 
 export const SockmapStructs = {

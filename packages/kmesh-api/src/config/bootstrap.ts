@@ -11,6 +11,17 @@ export const rootPath = '(root)';
 export interface StaticResources {
   listeners: unknown[];
   clusters: unknown[];
+  /** node.locality as "region/zone/sub_zone" (issue 6: nearer endpoints are preferred). */
+  nodeLocality?: string;
+}
+
+/** node.locality → "region/zone/sub_zone", undefined when absent or empty. */
+function readNodeLocality(doc: Record<string, unknown>): string | undefined {
+  const node = doc.node;
+  if (!isObject(node) || !isObject(node.locality)) return undefined;
+  const locality = node.locality;
+  const parts = ['region', 'zone', 'sub_zone'].map((k) => (typeof locality[k] === 'string' ? (locality[k] as string) : ''));
+  return parts.some((p) => p !== '') ? parts.join('/').replace(/\/+$/, '') : undefined;
 }
 
 const laterVersion = '(a config_dump or an xDS resource file is read by loadConfigText and loadConfigDump, not translateBootstrap)';
@@ -74,6 +85,8 @@ export function readBootstrap(doc: unknown, d: Diagnostics): StaticResources | u
   }
   for (const key of Object.keys(doc)) {
     if (key === 'static_resources') continue;
+    // node: its locality is read (node locality preference); id, cluster and metadata name the node only.
+    if (key === 'node') continue;
     d.warn(key, ignoredBootstrapFields[key] ?? `${key} is ignored: kmesh reads only static_resources`);
   }
   scanForV2(doc.static_resources, 'static_resources', d);
@@ -83,8 +96,10 @@ export function readBootstrap(doc: unknown, d: Diagnostics): StaticResources | u
     if (key === 'listeners' || key === 'clusters') continue;
     d.warn(field('static_resources', key), ignoredStaticFields[key] ?? `static_resources.${key} is ignored: kmesh reads listeners and clusters`);
   }
+  const nodeLocality = readNodeLocality(doc);
   return {
     listeners: readArray(sr, 'listeners', 'static_resources', d) ?? [],
     clusters: readArray(sr, 'clusters', 'static_resources', d) ?? [],
+    ...(nodeLocality !== undefined ? { nodeLocality } : {}),
   };
 }

@@ -10,9 +10,14 @@ import { isEnvoyV2TypeUrl } from '../config/type-url.js';
 import { checkFields, read, type FieldTable } from '../config/field-table.js';
 import { readTcpProxy, type ClusterRef, type RouteDraft } from './tcp-proxy.js';
 import { readHttpConnectionManager, type HttpDraft } from './http-connection-manager.js';
+import { readLocalRateLimit } from './local-ratelimit.js';
+import type { LocalRateLimitModel } from '../model.js';
 
 /** What the terminal filter of a chain does with a connection. */
-export type TerminalDraft = ({ kind: 'tcp_proxy' } & RouteDraft) | ({ kind: 'http' } & HttpDraft);
+export type TerminalDraft = (({ kind: 'tcp_proxy' } & RouteDraft) | ({ kind: 'http' } & HttpDraft)) & {
+  /** envoy.filters.network.local_ratelimit before the terminal filter (issue 6 part A). */
+  rateLimit?: LocalRateLimitModel;
+};
 
 type FilterHandling =
   /** A terminal filter: its config becomes the chain's action. */
@@ -20,7 +25,9 @@ type FilterHandling =
   | { kind: 'reject'; message: string }
   | { kind: 'warn'; message: string }
   /** Observes only (stats): accepted silently, like stat_prefix. */
-  | { kind: 'accept' };
+  | { kind: 'accept' }
+  /** Limits the chain's new connections in the kernel (issue 6 part A). */
+  | { kind: 'rate_limit' };
 
 const tcpProxyTerminal = (config: Obj, path: string, d: Diagnostics): TerminalDraft | undefined => {
   const r = readTcpProxy(config, path, d);
@@ -75,7 +82,7 @@ export const networkFilters: Readonly<Record<string, KnownFilter>> = {
   },
   [`${typePrefix}local_ratelimit.v3.LocalRateLimit`]: {
     name: 'envoy.filters.network.local_ratelimit',
-    handling: { kind: 'warn', message: 'envoy.filters.network.local_ratelimit is not enforced yet: connections are not rate limited' },
+    handling: { kind: 'rate_limit' },
   },
   [`${typePrefix}connection_limit.v3.ConnectionLimit`]: {
     name: 'envoy.filters.network.connection_limit',
@@ -97,6 +104,7 @@ const byName = new Map(Object.entries(networkFilters).map(([url, f]) => [f.name,
  */
 export function readNetworkFilters(filters: unknown[], path: string, d: Diagnostics): TerminalDraft | undefined {
   let route: TerminalDraft | undefined;
+  let rateLimit: LocalRateLimitModel | undefined;
   let routeIndex = -1;
   let failed = false;
   filters.forEach((raw, i) => {
@@ -145,6 +153,13 @@ export function readNetworkFilters(filters: unknown[], path: string, d: Diagnost
       d.warn(at, handling.message);
     } else if (handling.kind === 'accept') {
       // Observes only.
+    } else if (handling.kind === 'rate_limit') {
+      const limit = readLocalRateLimit(typed, field(at, 'typed_config'), d);
+      if (!limit) failed = true;
+      else if (rateLimit) {
+        d.error(at, 'a second envoy.filters.network.local_ratelimit in one chain: give one token bucket per chain');
+        failed = true;
+      } else rateLimit = limit;
     } else {
       if (routeIndex >= 0) {
         d.error(at, `a filter chain takes one terminal filter; filter ${routeIndex} already routes the connection`);
@@ -165,5 +180,5 @@ export function readNetworkFilters(filters: unknown[], path: string, d: Diagnost
     d.error(item(path, routeIndex), `${route?.kind === 'http' ? 'envoy.filters.network.http_connection_manager' : 'envoy.filters.network.tcp_proxy'} is a terminal filter and must be the last filter of the chain`);
     return undefined;
   }
-  return route;
+  return route && rateLimit ? { ...route, rateLimit } : route;
 }

@@ -34,8 +34,9 @@ const tcpProxyFields: FieldTable = {
     metadata_match: metadataMatch,
     tunneling_config: reject('kmesh does not tunnel TCP over HTTP: ignoring it would send raw TCP where an HTTP tunnel is expected'),
     on_demand: reject('on-demand cluster discovery picks clusters kmesh cannot know in advance'),
-    // It only matters to RING_HASH and MAGLEV, which run as ROUND_ROBIN (with their own warning).
-    hash_policy: ignore('connections are not hashed to endpoints'),
+    // RING_HASH and MAGLEV always hash the client's source (bpf/lb_hash.h: the bound source
+    // address, else the network namespace), which is what source_ip asks for (issue 6).
+    hash_policy: accept,
     idle_timeout: ignore('idle connections are not closed'),
     downstream_idle_timeout: ignore('idle connections are not closed'),
     upstream_idle_timeout: ignore('idle connections are not closed'),

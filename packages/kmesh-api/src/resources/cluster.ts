@@ -7,8 +7,12 @@
  */
 import { Diagnostics, field, item } from '../diagnostics.js';
 import { describe, isObject, readArray, readDurationMs, readEnum, readObject, readString, readUint, type Obj } from '../config/fields.js';
-import type { CircuitBreakerThreshold, ClusterDiscovery, ClusterModel, HealthCheckModel, LbPolicy, OutlierDetectionModel } from '../model.js';
+import type { ClusterDiscovery, ClusterModel, HealthCheckModel, LbPolicy } from '../model.js';
+import { readCircuitBreakers } from './circuit-breakers.js';
+import { readOutlierDetection } from './outlier-detection.js';
+import { readLeastRequestChoiceCount } from './least-request.js';
 import { readLoadAssignment } from './load-assignment.js';
+import { readHashingConfig, typedHashingConfig } from './lb-config.js';
 import { checkTransportSocket } from './transport-socket.js';
 import { accept, checkFields, ignore, read, reject, type FieldTable } from '../config/field-table.js';
 
@@ -43,9 +47,11 @@ interface LbPolicyRule {
 const lbPolicies: Record<string, LbPolicyRule> = {
   ROUND_ROBIN: { policy: 'ROUND_ROBIN' },
   RANDOM: { policy: 'RANDOM' },
-  LEAST_REQUEST: { policy: 'ROUND_ROBIN', warning: 'lb_policy LEAST_REQUEST is not enforced yet, using ROUND_ROBIN' },
-  RING_HASH: { policy: 'ROUND_ROBIN', warning: 'lb_policy RING_HASH is not enforced yet, using ROUND_ROBIN' },
-  MAGLEV: { policy: 'ROUND_ROBIN', warning: 'lb_policy MAGLEV is not enforced yet, using ROUND_ROBIN' },
+  // Issue 6 part A: fewest active connections of choice_count picks, in the kernel (bpf/lb.h, conn.h).
+  LEAST_REQUEST: { policy: 'LEAST_REQUEST' },
+  // Issue 6: consistent hashing of the client in the kernel (bpf/lb_hash.h, lb/ring-hash.ts, lb/maglev.ts).
+  RING_HASH: { policy: 'RING_HASH' },
+  MAGLEV: { policy: 'MAGLEV' },
   CLUSTER_PROVIDED: { reject: 'lb_policy CLUSTER_PROVIDED is not supported (it belongs to ORIGINAL_DST clusters); accepted: ROUND_ROBIN, RANDOM' },
   LOAD_BALANCING_POLICY_CONFIG: { reject: 'lb_policy LOAD_BALANCING_POLICY_CONFIG needs load_balancing_policy, which is not given; accepted: ROUND_ROBIN, RANDOM' },
 };
@@ -111,9 +117,9 @@ const clusterFields: FieldTable = {
     dns_resolution_config: accept,
     typed_dns_resolver_config: accept,
     // Settings of a policy that lb_policy already reports (ROUND_ROBIN is used in its place).
-    ring_hash_lb_config: accept,
-    maglev_lb_config: accept,
-    least_request_lb_config: accept,
+    ring_hash_lb_config: read,
+    maglev_lb_config: read,
+    least_request_lb_config: read,
     round_robin_lb_config: accept,
     original_dst_lb_config: accept,
     // The upstream connection is the application's own: kmesh only changes its destination.
@@ -170,7 +176,7 @@ function readTypedLbPolicy(lbp: Obj, path: string, d: Diagnostics): LbPolicy | u
     const given = typeUrls.filter((u) => u !== '').join(', ') || 'no typed_extension_config';
     d.error(
       field(path, 'policies'),
-      `load_balancing_policy ${given} is not supported: ignoring it would change which endpoint gets each connection; accepted: envoy.load_balancing_policies.round_robin, random (least_request, ring_hash, maglev with a warning)`,
+      `load_balancing_policy ${given} is not supported: ignoring it would change which endpoint gets each connection; accepted: envoy.load_balancing_policies.round_robin, random, ring_hash, maglev (least_request with a warning)`,
     );
     return undefined;
   }
@@ -187,7 +193,7 @@ function readLbPolicy(raw: Obj, path: string, d: Diagnostics): LbPolicy | undefi
   const rule = lbPolicies[name];
   const at = field(path, 'lb_policy');
   if (!rule) {
-    d.error(at, `unknown lb_policy "${name}": accepted ROUND_ROBIN, RANDOM (LEAST_REQUEST, RING_HASH, MAGLEV are accepted with a warning)`);
+    d.error(at, `unknown lb_policy "${name}": accepted ROUND_ROBIN, RANDOM, RING_HASH, MAGLEV (LEAST_REQUEST is accepted with a warning)`);
     return undefined;
   }
   if (rule.reject) {
@@ -198,60 +204,7 @@ function readLbPolicy(raw: Obj, path: string, d: Diagnostics): LbPolicy | undefi
   return rule.policy;
 }
 
-function readCircuitBreakers(raw: Obj, path: string, d: Diagnostics): CircuitBreakerThreshold[] | undefined {
-  const cb = readObject(raw, 'circuit_breakers', path, d);
-  if (!cb) return undefined;
-  const cbPath = field(path, 'circuit_breakers');
-  const thresholds = readArray(cb, 'thresholds', cbPath, d) ?? [];
-  const out: CircuitBreakerThreshold[] = [];
-  thresholds.forEach((t, i) => {
-    const at = item(field(cbPath, 'thresholds'), i);
-    if (!isObject(t)) {
-      d.error(at, `expected a thresholds mapping, got ${describe(t)}`);
-      return;
-    }
-    const priority = readEnum(t, 'priority', at, d, { 0: 'DEFAULT', 1: 'HIGH' }) ?? 'DEFAULT';
-    if (priority !== 'DEFAULT' && priority !== 'HIGH') {
-      d.error(field(at, 'priority'), `unknown priority "${priority}": accepted DEFAULT, HIGH`);
-      return;
-    }
-    const threshold: CircuitBreakerThreshold = { priority };
-    const limits = [
-      ['max_connections', 'maxConnections'],
-      ['max_pending_requests', 'maxPendingRequests'],
-      ['max_requests', 'maxRequests'],
-      ['max_retries', 'maxRetries'],
-    ] as const;
-    for (const [key, prop] of limits) {
-      const v = readUint(t, key, at, d);
-      if (v !== undefined) threshold[prop] = v;
-    }
-    out.push(threshold);
-  });
-  d.warn(cbPath, 'circuit_breakers: parsed, not enforced yet');
-  return out;
-}
-
-function readOutlierDetection(raw: Obj, path: string, d: Diagnostics): OutlierDetectionModel | undefined {
-  const od = readObject(raw, 'outlier_detection', path, d);
-  if (!od) return undefined;
-  const at = field(path, 'outlier_detection');
-  const out: OutlierDetectionModel = {};
-  const c5 = readUint(od, 'consecutive_5xx', at, d);
-  if (c5 !== undefined) out.consecutive5xx = c5;
-  const cg = readUint(od, 'consecutive_gateway_failure', at, d);
-  if (cg !== undefined) out.consecutiveGatewayFailure = cg;
-  const cl = readUint(od, 'consecutive_local_origin_failure', at, d);
-  if (cl !== undefined) out.consecutiveLocalOriginFailure = cl;
-  const interval = readDurationMs(od, 'interval', at, d);
-  if (interval !== undefined) out.intervalMs = interval;
-  const base = readDurationMs(od, 'base_ejection_time', at, d);
-  if (base !== undefined) out.baseEjectionTimeMs = base;
-  const maxPct = readUint(od, 'max_ejection_percent', at, d, { max: 100 });
-  if (maxPct !== undefined) out.maxEjectionPercent = maxPct;
-  d.warn(at, 'outlier_detection: parsed, not enforced yet');
-  return out;
-}
+// circuit_breakers and outlier_detection: resources/circuit-breakers.ts, resources/outlier-detection.ts (issue 6 part A).
 
 const healthCheckKinds: Record<string, HealthCheckModel['kind']> = {
   tcp_health_check: 'tcp',
@@ -375,9 +328,11 @@ export function readClusterResource(raw: unknown, path: string, d: Diagnostics, 
   checkTransportSocket(raw, path, d, 'upstream');
 
   const lbPolicy = readLbPolicy(raw, path, d);
+  const hashing = readHashingConfig(raw, path, d, lbPolicy, typedHashingConfig(raw, path));
   const connectTimeoutMs = readDurationMs(raw, 'connect_timeout', path, d);
   const circuitBreakers = readCircuitBreakers(raw, path, d);
   const outlierDetection = readOutlierDetection(raw, path, d);
+  const choiceCount = lbPolicy === 'LEAST_REQUEST' ? readLeastRequestChoiceCount(raw, path, d) : undefined;
   const healthChecks = readHealthChecks(raw, path, d);
   const common = readObject(raw, 'common_lb_config', path, d);
   if (common) checkFields(common, field(path, 'common_lb_config'), d, commonLbConfigFields);
@@ -406,11 +361,12 @@ export function readClusterResource(raw: unknown, path: string, d: Diagnostics, 
   }
   if (typeRule?.warning && endpoints && !xdsEds && (la || discovery !== 'EDS')) d.warn(typePath, typeRule.warning);
 
-  if (d.errors.length !== before || !name || !discovery || !lbPolicy || !endpoints) return undefined;
-  const model: ClusterModel = { name, lbPolicy, endpoints, discovery };
+  if (d.errors.length !== before || !name || !discovery || !lbPolicy || !endpoints || !hashing) return undefined;
+  const model: ClusterModel = { name, lbPolicy, endpoints, discovery, ...hashing };
   if (connectTimeoutMs !== undefined) model.connectTimeoutMs = connectTimeoutMs;
   if (circuitBreakers) model.circuitBreakers = circuitBreakers;
   if (outlierDetection) model.outlierDetection = outlierDetection;
+  if (choiceCount !== undefined) model.leastRequestChoiceCount = choiceCount;
   if (healthChecks) model.healthChecks = healthChecks;
   if (localityWeighted) model.localityWeighted = true;
   if (serviceName !== undefined) return { kind: 'eds', model, serviceName };

@@ -2,8 +2,8 @@
  * envoy.config.endpoint.v3.ClusterLoadAssignment → EndpointModel[].
  *
  * Every endpoint is kept, whatever its priority and health: choosing the ones
- * that take connections is the encoder's job (see endpoints.ts), and a dump
- * should show the whole set.
+ * that take connections and their shares is the encoder's job (see
+ * lb/priority.ts), and a dump should show the whole set.
  */
 import { Diagnostics, field, item } from '../diagnostics.js';
 import { describe, isObject, readArray, readEnum, readObject, readUint, type Obj } from '../config/fields.js';
@@ -21,9 +21,9 @@ const policyFields: FieldTable = {
   message: 'envoy.config.endpoint.v3.ClusterLoadAssignment.Policy',
   fields: {
     drop_overloads: read,
-    // Both tune when Envoy spills connections to the next priority; kmesh uses only the lowest usable one (warned).
-    overprovisioning_factor: ignore('connections go to the lowest priority with a usable endpoint'),
-    weighted_priority_health: ignore('connections go to the lowest priority with a usable endpoint'),
+    // Both tune when Envoy spills connections to the next priority; kmesh uses Envoy's defaults (lb/priority.ts).
+    overprovisioning_factor: read, // 140 (Envoy's default) is what kmesh uses; another value is warned below
+    weighted_priority_health: ignore('priority health counts endpoints, not their weights (Envoy\'s default)'),
     endpoint_stale_after: accept,
   },
 };
@@ -131,6 +131,10 @@ export function readLoadAssignment(la: Obj, path: string, d: Diagnostics, ctx: L
   checkFields(la, path, d, loadAssignmentFields);
   const policy = readObject(la, 'policy', path, d);
   if (policy) checkFields(policy, field(path, 'policy'), d, policyFields);
+  const factor = policy ? readUint(policy, 'overprovisioning_factor', field(path, 'policy'), d) : undefined;
+  if (factor !== undefined && factor !== 140) {
+    d.warn(field(field(path, 'policy'), 'overprovisioning_factor'), `overprovisioning_factor ${factor} is not supported and is ignored: priority failover uses Envoy's default 140 (1.4)`);
+  }
   if (policy && Array.isArray(policy.drop_overloads) && policy.drop_overloads.length > 0) {
     d.warn(field(field(path, 'policy'), 'drop_overloads'), 'drop_overloads: parsed, not enforced yet (no connection is dropped)');
   }
@@ -151,9 +155,6 @@ export function readLoadAssignment(la: Obj, path: string, d: Diagnostics, ctx: L
     const locality = localityName(localityObj);
     const priority = readUint(rawGroup, 'priority', groupPath, d) ?? 0;
     const localityWeight = readUint(rawGroup, 'load_balancing_weight', groupPath, d, { min: 1 });
-    if (localityWeight !== undefined && ctx.localityWeighted) {
-      d.warn(field(groupPath, 'load_balancing_weight'), 'locality weights: parsed, not enforced yet (endpoints are picked by their own weights across localities)');
-    }
     const lbEndpoints = readArray(rawGroup, 'lb_endpoints', groupPath, d) ?? [];
     const lbPath = field(groupPath, 'lb_endpoints');
     lbEndpoints.forEach((rawEndpoint, ei) => {

@@ -11,6 +11,7 @@ import { Diagnostics, field, item } from '../diagnostics.js';
 import { describe, isObject, readArray, readString, readUint, type Obj } from '../config/fields.js';
 import type { HeaderMatcherModel, RouteConfigModel, RouteModel, WeightedRoute } from '../model.js';
 import type { ClusterRef } from '../filters/tcp-proxy.js';
+import { checkRouteConfigForKernel } from '../abi/http-routes.js';
 
 export interface RouteConfigDraft {
   model: RouteConfigModel;
@@ -124,12 +125,38 @@ function readRouteAction(raw: Obj, path: string, d: Diagnostics, refs: ClusterRe
   }
   if (isObject(raw.direct_response)) {
     const status = readUint(raw.direct_response, 'status', field(path, 'direct_response'), d, { min: 100, max: 599, required: true });
-    return status === undefined ? undefined : { kind: 'direct_response', status };
+    if (status === undefined) return undefined;
+    // issue 4: an inline body is served by the L7 relay (km_l7_text); other body sources are not read.
+    const body = raw.direct_response.body;
+    if (isObject(body) && typeof body.inline_string === 'string') return { kind: 'direct_response', status, body: body.inline_string };
+    if (body !== undefined) d.warn(field(field(path, 'direct_response'), 'body'), 'only body.inline_string is served: the response has no body');
+    return { kind: 'direct_response', status };
   }
-  if (raw.redirect !== undefined) return { kind: 'redirect' };
+  if (raw.redirect !== undefined) return readRedirect(raw.redirect, field(path, 'redirect'), d);
   const other = ['filter_action', 'non_forwarding_action'].find((k) => raw[k] !== undefined);
   d.warn(path, `${other ?? 'a route without route, redirect or direct_response'} is not kept in the model: the route is left out`);
   return undefined;
+}
+
+/** RedirectAction's response code names (Envoy's enum) → status. */
+const redirectCodes: Record<string, number> = { MOVED_PERMANENTLY: 301, FOUND: 302, SEE_OTHER: 303, TEMPORARY_REDIRECT: 307, PERMANENT_REDIRECT: 308 };
+
+/**
+ * issue 4: a redirect as the L7 relay answers it: status and an absolute Location when the redirect names
+ * a host, else the path. Envoy fills the parts the redirect leaves out from the request; the kernel does
+ * not keep the request, so such a redirect carries only what it names (documented in docs/l7.md).
+ */
+function readRedirect(raw: unknown, path: string, d: Diagnostics): RouteModel['action'] {
+  if (!isObject(raw)) return { kind: 'redirect' };
+  const code = raw.response_code;
+  const status = typeof code === 'string' ? redirectCodes[code] : typeof code === 'number' ? [301, 302, 303, 307, 308][code] : 301;
+  if (status === undefined) d.warn(field(path, 'response_code'), `unknown response_code ${String(code)}: 301 is used`);
+  const host = typeof raw.host_redirect === 'string' ? raw.host_redirect : undefined;
+  const port = typeof raw.port_redirect === 'number' ? `:${raw.port_redirect}` : '';
+  const scheme = typeof raw.scheme_redirect === 'string' ? raw.scheme_redirect : raw.https_redirect === true ? 'https' : 'http';
+  const p = typeof raw.path_redirect === 'string' ? raw.path_redirect : typeof raw.prefix_rewrite === 'string' ? raw.prefix_rewrite : '';
+  const location = host !== undefined ? `${scheme}://${host}${port}${p}` : p || undefined;
+  return { kind: 'redirect', status: status ?? 301, ...(location !== undefined ? { location } : {}) };
 }
 
 function readRouteMatch(raw: unknown, path: string, d: Diagnostics): RouteModel['match'] | undefined {
@@ -201,5 +228,7 @@ export function readRouteConfiguration(raw: unknown, path: string, d: Diagnostic
     });
     model.virtualHosts.push({ name: vhName ?? '', domains, routes });
   });
+  // issue 4: what the kernel's L7 path cannot evaluate exactly is rejected here, with the reason.
+  if (d.errors.length === before) for (const p of checkRouteConfigForKernel(model, path)) d.error(p.path, p.message);
   return d.errors.length === before ? { model, refs } : undefined;
 }

@@ -94,12 +94,22 @@ function logFormat(command: string, value: unknown): LogFormat {
 // ---------------------------------------------------------------------------------------------
 // kmesh
 
+/** --locality: region[/zone[/sub_zone]], each part non-empty, no spaces (issue 6). */
+export function parseLocality(command: string, text: string | undefined): string | undefined {
+  if (text === undefined) return undefined;
+  const parts = text.split('/');
+  if (parts.length > 3 || parts.some((p) => p === '' || /\s/.test(p))) {
+    throw new UsageError(`${command}: --locality '${text}' is not region[/zone[/sub_zone]] (for example us-east1/us-east1-b)`);
+  }
+  return text;
+}
+
 /** `--xds*` and `--node-*` flags of `kmesh run`. */
 export interface XdsRunOptions {
   address: string;
   mode: 'sotw' | 'delta';
   tls?: { ca?: string; cert?: string; key?: string };
-  node: { id?: string; cluster?: string; namespace?: string };
+  node: { id?: string; cluster?: string; namespace?: string; locality?: string };
 }
 
 export interface RunOptions {
@@ -116,6 +126,11 @@ export interface RunOptions {
   probe?: boolean;
   /** access log file (--access-log); stdout when undefined */
   accessLog?: string;
+  /** --locality region[/zone[/sub_zone]]: this node's locality; nearer endpoints are preferred (issue 6) */
+  locality?: string;
+  /** L7 relay: --l7-netns PATH (repeatable), --l7-anchor-port N, --no-l7; absent = none of them given
+   *  (relay on, the daemon's own netns, port 15001) */
+  l7?: { enabled: boolean; netns: string[]; anchorPort: number };
 }
 export interface ValidateOptions {
   file: string;
@@ -167,6 +182,14 @@ Options:
                          of the cgroup whose peer is in the cgroup too exchange bytes without TCP/IP)
   --access-log FILE      append one JSON line per closed mesh connection to FILE (default: stdout)
   --no-probe             do not attach kmesh-probe (no /metrics, access log or endpoint health)
+  --l7-netns PATH        network namespace (e.g. /run/netns/NAME) whose http listeners the L7 relay
+                         serves; repeatable (default: the daemon's own namespace)
+  --l7-anchor-port N     port of the L7 relay's anchor, 127.0.0.1:N and [::1]:N in every served
+                         namespace (default 15001)
+  --no-l7                no L7 relay: http listeners keep the L4 behaviour
+  --locality R[/Z[/S]]   this node's region/zone/sub_zone (over the config's node.locality): endpoints of
+                         the same sub_zone, then zone, then region take the connections while healthy
+                         enough, spilling over as priorities do (overprovisioning factor 1.4)
   -h, --help             show this help`;
 
 export const validateUsage = `Usage: kmesh validate FILE [--json]
@@ -217,6 +240,24 @@ function xdsOptions(command: string, values: Record<string, string | boolean | u
   };
 }
 
+/** `--l7-*` flags of `kmesh run`. */
+function l7Options(command: string, values: Record<string, unknown>): RunOptions['l7'] {
+  const netns = (values['l7-netns'] as string[] | undefined) ?? [];
+  const portText = values['l7-anchor-port'] as string | undefined;
+  if (values['no-l7'] !== true && netns.length === 0 && portText === undefined) return undefined;
+  if (values['no-l7'] === true && (netns.length > 0 || portText !== undefined)) {
+    throw new UsageError(`${command}: --no-l7 turns the L7 relay off: drop --l7-netns and --l7-anchor-port`);
+  }
+  for (const path of netns) {
+    if (path === '') throw new UsageError(`${command}: --l7-netns needs a path (for example /run/netns/client)`);
+  }
+  const anchorPort = portText === undefined ? 15001 : Number(portText);
+  if (!/^\d{1,5}$/.test(portText ?? '15001') || anchorPort < 1 || anchorPort > 65535) {
+    throw new UsageError(`${command}: --l7-anchor-port must be a port number 1-65535, not '${portText}'`);
+  }
+  return { enabled: values['no-l7'] !== true, netns: netns.map((p) => resolve(p)), anchorPort };
+}
+
 const kmeshCommands: Record<string, (argv: string[]) => KmeshCommand> = {
   run(argv) {
     const command = 'kmesh run';
@@ -237,11 +278,19 @@ const kmeshCommands: Record<string, (argv: string[]) => KmeshCommand> = {
       'no-sockmap': { type: 'boolean' },
       'access-log': { type: 'string' },
       'no-probe': { type: 'boolean' },
+      locality: { type: 'string' },
+      'l7-netns': { type: 'string', multiple: true },
+      'l7-anchor-port': { type: 'string' },
+      'no-l7': { type: 'boolean' },
     }, false);
     if (values.help) return { kind: 'help', text: runUsage };
+    const locality = parseLocality(command, values.locality as string | undefined);
+    const l7 = l7Options(command, values);
     const accessLog = values['access-log'] as string | undefined;
     if (accessLog !== undefined && values['no-probe']) throw new UsageError(`${command}: --access-log needs the probe: drop --no-probe`);
     const xds = xdsOptions(command, values);
+    // The node's locality goes to the ADS server too (istiod shapes locality failover by it).
+    if (xds && locality !== undefined) xds.node = { ...xds.node, locality };
     const config = values.config as string | undefined;
     return {
       kind: 'run',
@@ -255,6 +304,8 @@ const kmeshCommands: Record<string, (argv: string[]) => KmeshCommand> = {
         sockmap: values['no-sockmap'] !== true,
         ...(values['no-probe'] === true ? { probe: false } : {}),
         ...(accessLog !== undefined ? { accessLog: resolve(accessLog) } : {}),
+        ...(locality !== undefined ? { locality } : {}),
+        ...(l7 ? { l7 } : {}),
       },
     };
   },

@@ -16,6 +16,7 @@ import type { ApplyResult } from '../kernel/generations.js';
 import { adopt, freshInstall, inspectPins } from '../kernel/install.js';
 import type { KernelState } from '../kernel/kernel-state.js';
 import { installSockmap, removeSockmap } from '../kernel/sockmap.js';
+import { withL7ParserStats } from '../kernel/l7.js';
 import { ensureBpffs, requireCgroup2Dir, requireRoot, SetupError } from '../kernel/system.js';
 import { silentLogger, type Logger } from '../log.js';
 import { diffModels, isEmptyDiff, summarizeDiff } from '../model/diff.js';
@@ -34,6 +35,9 @@ function compactDiff<T>(diff: T): T | string {
 import type { XdsRunOptions } from '../cli/args.js';
 import { XdsSource } from './xds-source.js';
 import { DaemonProbe, probeAdminRoutes } from './probe.js';
+import { DaemonL7, withL7AdminRoutes, type L7DaemonOptions } from './l7.js';
+import { ResilienceReader, withResilienceAdminRoutes } from '../kernel/resilience.js';
+import { EjectionFailover } from '../kernel/ejection-failover.js';
 
 export interface DaemonOptions {
   /** static config file (optional with xds: then merged over the xDS resources, the file winning) */
@@ -54,6 +58,10 @@ export interface DaemonOptions {
   probe?: boolean;
   /** access log file; stdout when undefined */
   accessLog?: string;
+  /** this node's locality (region/zone/sub_zone), over the config's node.locality (issue 6) */
+  locality?: string;
+  /** L7 relay (--l7-netns, --l7-anchor-port, --no-l7); default: on, the daemon's own netns, port 15001 */
+  l7?: L7DaemonOptions;
 }
 
 /** The config file was invalid at start and there was no pinned state to keep serving. */
@@ -96,6 +104,11 @@ export class Daemon {
   private reloads: Promise<void> = Promise.resolve();
   private stopped = false;
   private probe: DaemonProbe | null = null;
+  private l7: DaemonL7 | null = null;
+  /** issue 6 part A: live connection counts and ejections, read for the admin API */
+  private resilience: ResilienceReader | null = null;
+  /** issue 6 part B: outlier ejections spill load to the next priority (kernel/ejection-failover.ts) */
+  private failover: { timer: NodeJS.Timeout; reader: ResilienceReader } | null = null;
   /** configs applied (ACK) and rejected (NACK) by this daemon, for /metrics */
   private readonly configCounts = { applied: 0, rejected: 0 };
 
@@ -128,13 +141,17 @@ export class Daemon {
         await this.xds.install(async (applyFirst) => {
           await this.installXds(applyFirst);
           if (this.state) this.syncSockmap();
+          if (this.state) this.startL7();
         });
         this.startProbe();
+        this.startEjectionFailover();
         return;
       }
       await this.install();
       this.syncSockmap();
+      this.startL7();
       this.startProbe();
+      this.startEjectionFailover();
     } catch (error) {
       this.xds?.stop();
       await this.admin?.close();
@@ -146,6 +163,34 @@ export class Daemon {
     this.log.info('watching config', { file: this.configFile });
   }
 
+  /**
+   * issue 6 part B: every 500 ms, clusters whose shares depend on health (several priority levels or
+   * locality tiers, or locality weights) and whose outlier-ejected endpoints changed are rewritten in
+   * place with those endpoints treated as unhealthy, so load spills over as Envoy's 1.4 rule says.
+   */
+  private startEjectionFailover(): void {
+    const reader = new ResilienceReader(this.opts.pinPath);
+    const failover = new EjectionFailover({
+      model: () => (this.state?.canApplyEndpoints() ? (this.applied?.model ?? null) : null),
+      snapshot: (model) => reader.snapshot(model),
+      apply: (clusters, ejected) => {
+        const result = this.state!.applyEndpoints(clusters, ejected);
+        const detail = clusters.map((c) => ({ name: c.name, ejected: [...(ejected.get(c.name) ?? [])] }));
+        this.log.info('endpoint shares recomputed for outlier ejections', { gen: result.gen, version: result.version, clusters: detail });
+      },
+    });
+    const timer = setInterval(() => {
+      if (this.stopped) return;
+      try {
+        failover.tick();
+      } catch (error) {
+        this.log.warn('recomputing endpoint shares for outlier ejections failed; retried on the next tick', { error: (error as Error).message });
+      }
+    }, 500);
+    timer.unref();
+    this.failover = { timer, reader };
+  }
+
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
@@ -154,6 +199,14 @@ export class Daemon {
     await this.reloads;
     await this.admin?.close();
     await this.probe?.close();
+    this.l7?.stop();
+    this.l7 = null;
+    this.resilience?.close();
+    if (this.failover) {
+      clearInterval(this.failover.timer);
+      this.failover.reader.close();
+      this.failover = null;
+    }
     this.state?.close();
     this.log.info('stopped; programs stay attached and pinned', { pinPath: this.opts.pinPath });
   }
@@ -165,6 +218,7 @@ export class Daemon {
       pinPath,
       cgroup,
       graceMs: this.opts.graceMs,
+      nodeLocality: this.opts.locality,
       onSweep: (r: { deleted: number; generations: number[] }) => this.log.debug('deleted retired generations', { ...r }),
       onSweepError: (e: unknown) => this.log.warn('sweeping retired generations failed; retried after the next apply', { error: (e as Error).message }),
     };
@@ -215,6 +269,7 @@ export class Daemon {
       pinPath,
       cgroup,
       graceMs: this.opts.graceMs,
+      nodeLocality: this.opts.locality,
       stateDir: this.opts.stateDir,
       onSweep: (r: { deleted: number; generations: number[] }) => this.log.debug('deleted retired generations', { ...r }),
       onSweepError: (e: unknown) => this.log.warn('sweeping retired generations failed; retried after the next apply', { error: (e as Error).message }),
@@ -340,7 +395,8 @@ export class Daemon {
 
     const before = this.applied?.origin === 'file' ? this.applied.model : null;
     const diff = diffModels(before, translation.model);
-    if (this.applied?.origin === 'file' && isEmptyDiff(diff)) {
+    // node.locality (issue 6) changes every cluster's endpoint shares without changing the clusters.
+    if (this.applied?.origin === 'file' && isEmptyDiff(diff) && before?.nodeLocality === translation.model.nodeLocality) {
       this.log.info('config edit leaves the model unchanged; nothing applied', { file: this.configFile });
       return;
     }
@@ -375,6 +431,12 @@ export class Daemon {
     this.log.error(`config rejected; ${serving}`, { file: this.configFile, errors, ...(warnings.length ? { warnings } : {}) });
   }
 
+  /** The L7 relay, after the objects that pin the L7 maps are loaded; never fatal (see l7.ts). */
+  private startL7(): void {
+    if (this.stopped || this.l7) return;
+    this.l7 = DaemonL7.start(this.opts.l7 ?? { enabled: true, netns: [], anchorPort: 15001 }, this.opts.pinPath, this.log, this.opts.cgroup);
+  }
+
   /** Observability must never take the data path down: a probe that cannot start is logged, not fatal. */
   private startProbe(): void {
     if (this.opts.probe === false || this.stopped) return;
@@ -401,7 +463,8 @@ export class Daemon {
   }
 
   private routes() {
-    return {
+    const resilience = () => (this.state ? (this.resilience ??= new ResilienceReader(this.opts.pinPath)) : null);
+    return withResilienceAdminRoutes(withL7AdminRoutes({
       ...probeAdminRoutes(() => this.probe),
       '/healthz': () => ({ status: 200, body: 'ok' }),
       '/readyz': () => {
@@ -427,7 +490,8 @@ export class Daemon {
         },
       }),
       '/maps': () => (this.state ? { status: 200, body: dumpMaps(this.state.mapsForDump) } : { status: 503, body: { error: 'kernel state not loaded yet' } }),
-      '/stats': () => (this.state ? { status: 200, body: dumpStats(this.state.mapsForDump.stats) } : { status: 503, body: { error: 'kernel state not loaded yet' } }),
-    };
+      // issue 4: the L7 parser's outcome counters (km_l7_stats) under l7Parser, when it is loaded.
+      '/stats': () => (this.state ? { status: 200, body: { ...dumpStats(this.state.mapsForDump.stats), ...withL7ParserStats(this.state.pinPath) } } : { status: 503, body: { error: 'kernel state not loaded yet' } }),
+    }, () => this.l7), resilience, () => this.applied?.model ?? null);
   }
 }

@@ -46,6 +46,17 @@ export interface GenerationMaps {
   chain?: ConfigMap;
   cluster: ConfigMap;
   endpoint: ConfigMap;
+  /** issue 6 part A: km_cl_limits {gen, cluster id} and km_lsn_limit {gen, listener}; optional (older objects lack them). */
+  clusterLimit?: ConfigMap;
+  listenerLimit?: ConfigMap;
+  /** issue 4: L7 route tables (kmesh_l7.bpf.o); optional: without the L7 object their records are not written. */
+  l7Vhost?: ConfigMap;
+  l7Route?: ConfigMap;
+  l7HeaderMatch?: ConfigMap;
+  l7HeaderNames?: ConfigMap;
+  l7Dfa?: ConfigMap;
+  /** km_l7_text (ARRAY): written with the generation into its own block of slots, never deleted (see http-routes.ts). */
+  l7Text?: ConfigMap;
 }
 
 /** The parts of @kmesh/api the generation logic needs. */
@@ -57,8 +68,10 @@ export interface RecordCodec {
   generationOfKey(key: Buffer): number;
   /** km_chain keys start with the LPM prefix length, not the generation. */
   generationOfChainKey?(key: Buffer): number;
+  /** issue 4: km_l7_vhost keys (LPM: prefixlen, then the generation). */
+  generationOfL7VhostKey?(key: Buffer): number;
   /** One cluster's record of generation gen naming endpoint set `set`, and those endpoints. */
-  encodeClusterEndpoints(cluster: ClusterModel, clusterId: number, gen: number, set: number): { cluster: KernelRecord; endpoints: KernelRecord[] };
+  encodeClusterEndpoints(cluster: ClusterModel, clusterId: number, gen: number, set: number, context?: { nodeLocality?: string; ejected?: ReadonlySet<string> }): { cluster: KernelRecord; endpoints: KernelRecord[] };
   encodeEndpointKey(set: number, clusterId: number, index: number): Buffer;
   /** What a cluster record (key and value) says about its endpoints. */
   clusterRecordEndpoints(key: Buffer, value: Buffer): EndpointRef & { count: number };
@@ -151,8 +164,28 @@ export function decodeActiveValue(value: Buffer | null): ActiveGeneration {
     : { gen: value.readUInt32BE(0), version: value.readUInt32BE(4) };
 }
 
-type RecordKind = 'listener' | 'chain' | 'cluster' | 'endpoint';
+type RecordKind = 'listener' | 'chain' | 'cluster' | 'endpoint' | LimitKind | L7Kind;
 type RecordField = 'listeners' | 'chains' | 'clusters' | 'endpoints';
+/** issue 6 part A: per-generation limit records, written and deleted with the generation (not counted in generations()). */
+type LimitKind = 'clusterLimit' | 'listenerLimit';
+const limitKinds: readonly { kind: LimitKind; field: 'clusterLimits' | 'listenerLimits' }[] = [
+  { kind: 'clusterLimit', field: 'clusterLimits' },
+  { kind: 'listenerLimit', field: 'listenerLimits' },
+];
+/**
+ * issue 4: L7 route tables, written and deleted with the generation (not counted in generations()).
+ * Written before the listeners (whose route_config_id names them). A missing map (no L7 object
+ * loaded) skips its records: the http listeners then keep the L4 behaviour.
+ */
+type L7Kind = 'l7Vhost' | 'l7Route' | 'l7HeaderMatch' | 'l7HeaderNames' | 'l7Dfa' | 'l7Text';
+const l7Kinds: readonly { kind: L7Kind; field: 'l7Vhosts' | 'l7Routes' | 'l7HeaderMatches' | 'l7HeaderNames' | 'l7Dfa' }[] = [
+  { kind: 'l7Dfa', field: 'l7Dfa' },
+  { kind: 'l7HeaderMatch', field: 'l7HeaderMatches' },
+  { kind: 'l7HeaderNames', field: 'l7HeaderNames' },
+  { kind: 'l7Route', field: 'l7Routes' },
+  { kind: 'l7Vhost', field: 'l7Vhosts' },
+];
+const isL7Kind = (kind: RecordKind): kind is L7Kind => l7Kinds.some((k) => k.kind === kind);
 const recordKinds: readonly { kind: RecordKind; field: RecordField }[] = [
   // Endpoints first, listeners last: not required for atomicity (nothing of the new
   // generation is visible before the flip), but a partial write is then never a
@@ -173,7 +206,7 @@ export class GenerationStore {
   /** Endpoint sets replaced in place ("set:cluster"), and when: deleted by key after their grace period. */
   private readonly retiredSets = new Map<string, EndpointRef & { count: number; at: number }>();
   /** Cluster ids of the active generation, when this store wrote it (in-place changes need them). */
-  private clusterIds: { gen: number; ids: ReadonlyMap<string, number>; endpoints: number } | null = null;
+  private clusterIds: { gen: number; ids: ReadonlyMap<string, number>; endpoints: number; nodeLocality?: string } | null = null;
   /** The last in-place endpoint set used (persisted in the maps: read back by any full scan). */
   private lastSet: number | null = null;
   /**
@@ -214,10 +247,14 @@ export class GenerationStore {
 
     const records = this.codec.encodeModel(model, gen);
     const written: { map: ConfigMap; key: Buffer }[] = [];
+    // issue 4: texts go to slots no live generation uses (array entries: overwritten, never deleted or undone).
+    const textMap = this.maps.l7Text;
+    if (textMap) for (const record of records.l7Texts ?? []) this.write(textMap, record, 'l7Text', gen);
     try {
-      for (const { kind, field } of recordKinds) {
+      for (const { kind, field } of [...limitKinds, ...l7Kinds, ...recordKinds]) {
         const map = this.maps[kind];
         const list: KernelRecord[] = records[field] ?? [];
+        if (!map && isL7Kind(kind)) continue; // no L7 object: route tables unused
         if (!map) {
           if (list.length > 0) throw new ApplyError(`the configuration has ${list.length} ${field} records but no ${kind} map is open`);
           continue;
@@ -243,7 +280,7 @@ export class GenerationStore {
     // The flip: one update of one 8-byte value. From here on connect() sees generation gen.
     this.maps.active.update(this.codec.activeKey(), this.codec.encodeActive(gen, version), 'any');
     if (previous.gen !== 0) this.retired.set(previous.gen, this.now());
-    this.clusterIds = { gen, ids: records.clusterIds, endpoints: records.endpoints.length };
+    this.clusterIds = { gen, ids: records.clusterIds, endpoints: records.endpoints.length, nodeLocality: model.nodeLocality };
     this.scheduleSweep();
     return {
       gen,
@@ -263,7 +300,7 @@ export class GenerationStore {
    * clusters and policies unchanged: the caller checked). Throws with nothing visible changed
    * when a write fails before the switch; the caller then applies a full generation.
    */
-  applyEndpoints(changed: readonly ClusterModel[]): EndpointApplyResult {
+  applyEndpoints(changed: readonly ClusterModel[], ejected?: ReadonlyMap<string, ReadonlySet<string>>): EndpointApplyResult {
     const active = this.active();
     const known = this.clusterIds;
     if (!known || known.gen !== active.gen) {
@@ -276,7 +313,9 @@ export class GenerationStore {
       const clusterId = known.ids.get(cluster.name);
       if (clusterId === undefined) throw new ApplyError(`cluster ${cluster.name} is not in generation ${active.gen}: not an endpoint-only change`);
       const set = this.takeEndpointSet();
-      const records = this.codec.encodeClusterEndpoints(cluster, clusterId, active.gen, set);
+      // The node locality of the applied model decides which endpoints are preferred (issue 6).
+      // ejected (issue 6 part B, kernel/ejection-failover.ts): endpoints outlier detection ejected, treated as unhealthy.
+      const records = this.codec.encodeClusterEndpoints(cluster, clusterId, active.gen, set, { nodeLocality: known.nodeLocality, ejected: ejected?.get(cluster.name) });
       const current = this.maps.cluster.lookup(records.cluster.key);
       if (!current) throw new ApplyError(`cluster ${cluster.name} (id ${clusterId}) has no record in generation ${active.gen}`);
       const previous = this.codec.clusterRecordEndpoints(records.cluster.key, current);
@@ -385,6 +424,10 @@ export class GenerationStore {
   }
 
   private generationOf(kind: RecordKind, key: Buffer): number {
+    if (kind === 'l7Vhost') {
+      if (!this.codec.generationOfL7VhostKey) throw new Error('the record codec cannot read the generation of a km_l7_vhost key');
+      return this.codec.generationOfL7VhostKey(key);
+    }
     if (kind === 'chain') {
       if (!this.codec.generationOfChainKey) throw new Error('the record codec cannot read the generation of a km_chain key');
       return this.codec.generationOfChainKey(key);
@@ -412,7 +455,7 @@ export class GenerationStore {
     const named = new Set<string>();
     const survivors = new Set<number>();
     this.present = null; // unknown until this scan completes
-    for (const { kind } of recordKinds) {
+    for (const { kind } of [...limitKinds, ...l7Kinds, ...recordKinds]) {
       const map = this.maps[kind];
       if (!map || kind === 'endpoint') continue;
       for (const key of map.keys()) {

@@ -10,11 +10,12 @@
  */
 import { existsSync, mkdirSync, readdirSync, rmdirSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { MapNames } from '@kmesh/api';
+import { MapNames, ResilienceMapNames } from '@kmesh/api';
 import { BpfObject, unpinPath } from '@kmesh/runtime';
 import { KernelState, type KernelStateOptions } from './kernel-state.js';
 import { adoptedMapNames, linkPin, linksDir, mapPin, readInstanceState, removeInstanceState, stateFilePath, writeInstanceState } from './pins.js';
 import { SetupError } from './system.js';
+import { inspectL7, installL7, l7Available, removeL7 } from './l7.js';
 
 export interface ProgramSpec {
   name: string;
@@ -59,11 +60,13 @@ export function freshInstall(opts: FreshInstallOptions): KernelState {
     object = BpfObject.open(opts.objectPath, { pinRoot: pinPath });
     // Maps already pinned (an instance whose links were removed) are reused by libbpf, not
     // replaced: only pins this attempt creates are removed on failure.
-    for (const name of Object.values(MapNames)) {
+    for (const name of [...Object.values(MapNames), ...Object.values(ResilienceMapNames)]) {
       const pin = mapPin(pinPath, name);
       if (!existsSync(pin)) undo.push(() => unpinPath(pin));
     }
     object.load();
+    // issue 4: the L7 parser before the store opens its maps, so the first config writes its route tables.
+    if (opts.l7 !== false && l7Available() && installL7({ pinPath, cgroup: opts.cgroup }) === 'installed') undo.push(() => removeL7(pinPath));
 
     state = KernelState.open({ ...opts, pinPath });
     state.sweep({ force: true }); // reused maps may carry stale generations
@@ -118,6 +121,8 @@ export function adopt(opts: AdoptOptions): KernelState {
         `or 'kmesh cleanup --pin-path ${pinPath}' first`,
     );
   }
+  // issue 4: an instance pinned before the L7 object existed gets it now (its next apply writes the route tables).
+  if (opts.l7 !== false && l7Available() && inspectL7(pinPath) !== 'complete') installL7({ pinPath, cgroup: opts.cgroup });
   const state = KernelState.open({ ...opts, pinPath });
   writeInstanceState({ pinPath, cgroup: recorded.cgroup, startedAt: new Date().toISOString() }, opts.stateDir);
   return state;

@@ -6,14 +6,8 @@ import * as api from '@kmesh/api';
 import { BpfMap } from '@kmesh/runtime';
 import { GenerationStore, type GenerationMaps, type GenerationStoreOptions, type RecordCodec } from './generations.js';
 import { mapPin } from './pins.js';
-
-/** One cluster's record (naming endpoint set `set`) and its endpoints, as encodeModel writes them. */
-function encodeClusterEndpoints(cluster: api.ClusterModel, clusterId: number, gen: number, set: number): { cluster: api.KernelRecord; endpoints: api.KernelRecord[] } {
-  const usable = api.usableEndpoints(cluster).endpoints;
-  let cum = 0;
-  const endpoints = usable.map((e, index) => ({ key: api.encodeEndpointKey(set, clusterId, index), value: api.encodeEndpointValue(e, (cum += e.weight)) }));
-  return { cluster: { key: api.encodeClusterKey(gen, clusterId), value: api.encodeClusterValue(cluster.lbPolicy, usable.length, cum, set) }, endpoints };
-}
+import { openResilienceConfigMaps, ResilienceJanitor } from './resilience.js';
+import { openL7ConfigMaps } from './l7.js';
 
 export const apiCodec: RecordCodec = {
   checkCapacity: api.checkCapacity,
@@ -22,11 +16,14 @@ export const apiCodec: RecordCodec = {
   activeKey: api.activeKey,
   generationOfKey: api.generationOfKey,
   generationOfChainKey: api.generationOfChainKey,
-  encodeClusterEndpoints,
+  generationOfL7VhostKey: api.generationOfL7VhostKey,
+  // One cluster's record and endpoints (with its MAGLEV/RING_HASH table), as encodeModel writes them.
+  encodeClusterEndpoints: api.encodeClusterEndpoints,
   encodeEndpointKey: api.encodeEndpointKey,
   clusterRecordEndpoints: (key, value) => {
     const v = api.decodeClusterValue(value);
-    return { clusterId: api.decodeClusterKey(key).clusterId, set: v.endpointSet, count: v.endpointCount };
+    // A hashing cluster's table follows its endpoints in the same set (kmesh_abi.h): both go together.
+    return { clusterId: api.decodeClusterKey(key).clusterId, set: v.endpointSet, count: v.endpointCount + v.lbTableSize };
   },
   endpointKeyRef: (key) => {
     const k = api.decodeEndpointKey(key);
@@ -38,6 +35,10 @@ export const apiCodec: RecordCodec = {
 export interface KernelStateOptions extends GenerationStoreOptions {
   pinPath: string;
   cgroup: string;
+  /** `kmesh run --locality`: this node's region/zone/sub_zone, over the config's node.locality (issue 6). */
+  nodeLocality?: string;
+  /** issue 4: load the L7 parser object (kmesh_l7.bpf.o) with the instance; default true when it is built. */
+  l7?: boolean;
 }
 
 export class KernelState extends GenerationStore {
@@ -48,6 +49,41 @@ export class KernelState extends GenerationStore {
     options: GenerationStoreOptions,
   ) {
     super(bpfMaps, apiCodec, options);
+    this.nodeLocality = (options as KernelStateOptions).nodeLocality;
+  }
+
+  private readonly nodeLocality: string | undefined;
+
+  /** Applies model; a node locality given on the command line wins over the config's node.locality. */
+  override apply(model: api.MeshModel): ReturnType<GenerationStore['apply']> {
+    const result = super.apply(this.nodeLocality === undefined ? model : { ...model, nodeLocality: this.nodeLocality });
+    this.janitor.noteModel(model);
+    return result;
+  }
+
+  // issue 6 part A: live connection state of removed clusters, endpoints and listeners is deleted
+  // after the sweep that retires the generations still naming them (kernel/resilience.ts).
+  private janitorInstance: ResilienceJanitor | undefined;
+  private get janitor(): ResilienceJanitor {
+    return (this.janitorInstance ??= new ResilienceJanitor(this.pinPath));
+  }
+
+  override applyEndpoints(changed: readonly api.ClusterModel[], ejected?: ReadonlyMap<string, ReadonlySet<string>>): ReturnType<GenerationStore['applyEndpoints']> {
+    const result = super.applyEndpoints(changed, ejected); // ejected: issue 6 part B (kernel/ejection-failover.ts)
+    this.janitor.noteEndpoints(changed);
+    return result;
+  }
+
+  override sweep(options: { force?: boolean } = {}): ReturnType<GenerationStore['sweep']> {
+    const result = super.sweep(options);
+    if (result.deleted > 0) {
+      try {
+        this.janitor.sweep();
+      } catch {
+        // Housekeeping only: the next sweep tries again; generations are already swept.
+      }
+    }
+    return result;
   }
 
   /** Open the instance's maps by their pins (they must exist: after a load, or when adopting). */
@@ -69,6 +105,10 @@ export class KernelState extends GenerationStore {
         cluster: open(names.cluster),
         endpoint: open(names.endpoint),
         stats: open(names.stats),
+        // issue 6 part A: per-generation limit records (absent in objects older than the resilience maps)
+        ...openResilienceConfigMaps(opts.pinPath, opened),
+        // issue 4: L7 route tables (absent when the L7 object is not loaded)
+        ...openL7ConfigMaps(opts.pinPath, opened),
       };
       return new KernelState(maps, opts.pinPath, opts.cgroup, opts);
     } catch (error) {

@@ -2,7 +2,7 @@
  * What changed between two models, for the log line of an applied edit.
  * Listeners and clusters are matched by name, endpoints by (cluster, address).
  */
-import type { EndpointModel, MeshModel } from '@kmesh/api';
+import type { ClusterModel, EndpointModel, MeshModel } from '@kmesh/api';
 import { formatAddress } from './summary.js';
 
 export interface ChangeSet {
@@ -36,8 +36,9 @@ function endpointsOf(model: MeshModel | null): Map<string, EndpointModel> {
 }
 
 /** A cluster "changes" when its own settings change; endpoint changes are reported separately. */
-function clusterSettings(model: MeshModel | null): Map<string, { lbPolicy: string }> {
-  return new Map((model?.clusters ?? []).map((c) => [c.name, { lbPolicy: c.lbPolicy }] as const));
+function clusterSettings(model: MeshModel | null): Map<string, Omit<ClusterModel, 'endpoints'>> {
+  // Every setting counts (policy, circuit breakers, outlier detection...): a change must be applied.
+  return new Map((model?.clusters ?? []).map(({ endpoints: _endpoints, ...settings }) => [settings.name, settings] as const));
 }
 
 export function diffModels(before: MeshModel | null, after: MeshModel): ModelDiff {

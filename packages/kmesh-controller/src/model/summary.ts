@@ -1,13 +1,14 @@
 /**
  * Human-readable views of a translation: what `kmesh validate` prints.
  */
-import { acceptsConnections, usableEndpoints } from '@kmesh/api';
+import { acceptsConnections, clusterLimits, endpointShares } from '@kmesh/api';
 import type { ClusterModel, Diagnostic, EndpointModel, MeshModel, SocketAddress, Translation } from '@kmesh/api';
 
 /** Why the encoder leaves an endpoint out of the kernel, or null when it is encoded. */
-export function skipReason(endpoint: EndpointModel, servingPriority: number | undefined): string | null {
+export function skipReason(endpoint: EndpointModel, taking: ReadonlySet<EndpointModel>): string | null {
   if (!acceptsConnections[endpoint.health]) return `${endpoint.health} takes no new connections`;
-  if (endpoint.priority !== servingPriority) return `priority ${endpoint.priority} is standby (priority ${servingPriority} serves)`;
+  // Priority failover (issue 6): a level gets connections only when the ones before it are not healthy enough.
+  if (!taking.has(endpoint)) return `standby: priority ${endpoint.priority}${endpoint.locality ? ' / its locality' : ''} gets no load while nearer or higher levels are healthy enough`;
   return null;
 }
 
@@ -23,18 +24,37 @@ function percent(part: number, total: number): string {
   return total > 0 ? `${Math.round((part / total) * 1000) / 10}%` : '0%';
 }
 
-function clusterLines(cluster: ClusterModel): string[] {
-  const usable = usableEndpoints(cluster);
-  const skipped = cluster.endpoints.length - usable.endpoints.length;
-  const lines = [`  ${cluster.name}  lb=${cluster.lbPolicy}  endpoints=${usable.endpoints.length}${skipped ? ` (+${skipped} skipped)` : ''}`];
+/** issue 6 part A: what the kernel enforces for a cluster that configures it (defaults are not repeated). */
+function protectionLine(cluster: ClusterModel): string | null {
+  const limits = clusterLimits(cluster);
+  const parts: string[] = [];
+  if (cluster.circuitBreakers) parts.push(`max_connections=${limits.maxConnections}`);
+  if (limits.outlierFailures > 0) {
+    parts.push(`outlier: eject after ${limits.outlierFailures} consecutive connect failures for ${limits.baseEjectionTimeMs / 1000}s x ejections (max ${limits.maxEjectionTimeMs / 1000}s, ${limits.maxEjectionPercent}% of endpoints)`);
+  }
+  if (cluster.lbPolicy === 'LEAST_REQUEST') parts.push(`least request of ${limits.choiceCount} choices`);
+  return parts.length > 0 ? `    enforced: ${parts.join('; ')}` : null;
+}
+
+function clusterLines(cluster: ClusterModel, nodeLocality: string | undefined): string[] {
+  // The shares the kernel gets: priority failover, locality weights, node locality (lb/priority.ts).
+  const shares = endpointShares(cluster, { nodeLocality });
+  const taking = new Map(shares.endpoints.map((e) => [e.endpoint, e.weight]));
+  const total = shares.endpoints.reduce((s, e) => s + e.weight, 0);
+  const skipped = cluster.endpoints.length - shares.endpoints.length;
+  const lines = [`  ${cluster.name}  lb=${cluster.lbPolicy}  endpoints=${shares.endpoints.length}${skipped ? ` (+${skipped} skipped)` : ''}`];
+  const protection = protectionLine(cluster);
+  if (protection) lines.push(protection);
   for (const endpoint of cluster.endpoints) {
     const notes = [`weight=${endpoint.weight}`, endpoint.health];
     if (endpoint.priority) notes.push(`priority=${endpoint.priority}`);
     if (endpoint.locality) notes.push(`locality=${endpoint.locality}`);
-    const reason = skipReason(endpoint, usable.priority);
+    const weight = taking.get(endpoint);
+    if (weight !== undefined) notes.push(`share=${percent(weight, total)}`);
+    const reason = skipReason(endpoint, new Set(taking.keys()));
     lines.push(`    ${formatAddress(endpoint.address)}  ${notes.join(' ')}${reason ? `  skipped: ${reason}` : ''}`);
   }
-  if (usable.endpoints.length === 0) lines.push('    (no endpoint takes connections: connects routed to this cluster are refused)');
+  if (shares.endpoints.length === 0) lines.push('    (no endpoint takes connections: connects routed to this cluster are refused)');
   return lines;
 }
 
@@ -50,9 +70,12 @@ export function formatModel(model: MeshModel): string[] {
       ? `${listener.filterChains.length} filter chains (${listener.filterChains.map((c) => `${c.name}: ${c.action.kind}${c.kernelMatchable ? '' : ', not kernel-matchable'}`).join('; ')})${listener.virtual ? ' [virtual]' : ''}`
       : routes || (listener.http ? `http (route ${listener.http.routeConfigName ?? listener.http.routeConfig?.name ?? 'inline'}), left as dialled` : '(none)');
     lines.push(`  ${listener.name}  ${formatAddress(listener.address)} -> ${target}`);
+    const rl = listener.rateLimit; // issue 6 part A
+    if (rl) lines.push(`    enforced: local_ratelimit ${rl.maxTokens} tokens, +${rl.tokensPerFill} every ${rl.fillIntervalMs / 1000}s`);
   }
   lines.push(`clusters (${model.clusters.length}):`);
-  for (const cluster of model.clusters) lines.push(...clusterLines(cluster));
+  if (model.nodeLocality) lines.push(`node locality: ${model.nodeLocality} (nearer endpoints preferred)`);
+  for (const cluster of model.clusters) lines.push(...clusterLines(cluster, model.nodeLocality));
   return lines;
 }
 

@@ -15,6 +15,8 @@ export interface NodeIdentityOptions {
   namespace?: string;
   /** extra metadata merged over the defaults */
   metadata?: Record<string, unknown>;
+  /** kmesh run --locality: "region[/zone[/sub_zone]]", sent as node.locality (issue 6) */
+  locality?: string;
 }
 
 /** The Envoy Node message as proto JSON (snake_case). */
@@ -24,6 +26,7 @@ export interface XdsNode {
   metadata: Record<string, unknown>;
   user_agent_name: string;
   user_agent_version?: string;
+  locality?: { region: string; zone: string; sub_zone: string };
 }
 
 /** First non-internal IPv4 address of the host, 127.0.0.1 when there is none. */
@@ -59,7 +62,14 @@ export function buildNode(opts: NodeIdentityOptions = {}, version = '0.1.0'): Xd
     },
     user_agent_name: 'kmesh',
     user_agent_version: version,
+    ...(opts.locality ? { locality: localityMessage(opts.locality) } : {}),
   };
+}
+
+/** "region/zone/sub_zone" -> envoy.config.core.v3.Locality (missing parts empty). */
+function localityMessage(text: string): { region: string; zone: string; sub_zone: string } {
+  const [region = '', zone = '', subZone = ''] = text.split('/');
+  return { region, zone, sub_zone: subZone };
 }
 
 /**
