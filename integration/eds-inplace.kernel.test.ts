@@ -2,32 +2,26 @@
 // the cluster record points at a fresh endpoint set, the old set is deleted after the grace
 // period, a client looping through the VIP meanwhile sees no failed connection, and the new
 // endpoint receives traffic.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as api from '@kmesh/api';
 import { BpfMap } from '@kmesh/runtime';
-import { Lab, adminGet, type DaemonHandle } from '../tools/lab/index.js';
-import { XdsServer } from '../tools/xds-server/index.js';
-import { requireDaemon } from './support/mesh.js';
+import { adminGet, type DaemonHandle, type Lab } from '../tools/lab/index.js';
+import type { XdsServer } from '../tools/xds-server/index.js';
+import { edsAssignment, edsCluster, startAdsLab, tcpProxyListener, type AdsLab } from './support/ads.js';
 
-const TCP_PROXY = 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy';
 const VIP = '10.96.4.1';
 const IN_PLACE_SET_BIT = 0x8000_0000;
 
 describe.skipIf(process.getuid?.() !== 0)('endpoint-only xDS changes applied in place', () => {
   const id = `eip${process.pid}`;
-  const pinPath = `/sys/fs/bpf/kmesh-it-${id}`;
+  let ads: AdsLab;
   let lab: Lab;
   let server: XdsServer;
   let daemon: DaemonHandle;
-  let dir: string;
+  let pinPath: string;
   const maps = new Map<string, BpfMap>();
-  const assignment = (backends: string[]) => ({
-    cluster_name: 'web',
-    endpoints: [{ lb_endpoints: backends.map((b) => ({ endpoint: { address: { socket_address: { address: lab.backend(b).ipv4, port_value: 9080 } } } })) }],
-  });
+  const assignment = (backends: string[]) => edsAssignment(lab, 'web', backends);
   const openMap = (name: string) => {
     let m = maps.get(name);
     if (!m) maps.set(name, (m = BpfMap.fromPin(join(pinPath, name))));
@@ -46,30 +40,17 @@ describe.skipIf(process.getuid?.() !== 0)('endpoint-only xDS changes applied in 
   };
 
   beforeAll(async () => {
-    requireDaemon();
-    lab = await Lab.create({ id, servers: [{ name: 'a' }, { name: 'b' }, { name: 'c' }] });
-    dir = mkdtempSync(join(tmpdir(), `kmesh-${id}-`));
-    const config = join(dir, 'static.yaml');
-    writeFileSync(config, JSON.stringify({ static_resources: {} }));
-    server = new XdsServer();
-    server.setResources({
-      cluster: [{ name: 'web', type: 'EDS', eds_cluster_config: { eds_config: { ads: {} } } }],
-      endpoint: [assignment(['a', 'b'])],
-      listener: [{
-        name: 'web',
-        address: { socket_address: { address: VIP, port_value: 9080 } },
-        filter_chains: [{ filters: [{ name: 'envoy.filters.network.tcp_proxy', typed_config: { '@type': TCP_PROXY, stat_prefix: 'web', cluster: 'web' } }] }],
-      }],
+    ads = await startAdsLab({
+      id,
+      servers: [{ name: 'a' }, { name: 'b' }, { name: 'c' }],
+      resources: (l) => ({ cluster: [edsCluster('web')], endpoint: [edsAssignment(l, 'web', ['a', 'b'])], listener: [tcpProxyListener('web', VIP, 'web')] }),
+      xdsMode: 'delta',
     });
-    await server.start(0);
-    daemon = await lab.startDaemon({ config, pinPath, extraArgs: ['--xds', server.address, '--xds-mode', 'delta'] });
+    ({ lab, server, daemon, pinPath } = ads);
   });
   afterAll(async () => {
     for (const m of maps.values()) m.close();
-    await server?.stop();
-    await lab?.destroy();
-    if (dir) rmSync(dir, { recursive: true, force: true });
-    rmSync(pinPath, { recursive: true, force: true });
+    await ads?.teardown();
   });
 
   it('keeps the generation, switches the endpoint set, loses no connection, and the new endpoint gets traffic', async () => {

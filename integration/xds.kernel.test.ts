@@ -1,62 +1,42 @@
 // The daemon fed over xDS (the test ADS server, SotW and delta) on the real kernel: traffic through
 // a VIP reaches the EDS endpoints; a NACKed update keeps the old routing; endpoint churn while a
 // client loops costs no connection; an ADS server restart is survived.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Lab, adminGet, type DaemonHandle } from '../tools/lab/index.js';
-import { XdsServer } from '../tools/xds-server/index.js';
-import { requireDaemon } from './support/mesh.js';
+import { adminGet, type DaemonHandle, type Lab } from '../tools/lab/index.js';
+import type { XdsServer } from '../tools/xds-server/index.js';
+import { edsAssignment, edsCluster, startAdsLab, tcpProxyListener, type AdsLab } from './support/ads.js';
 
-const TCP_PROXY = 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy';
 const VIP = '10.96.3.1';
 
-const edsCluster = (name: string) => ({ name, type: 'EDS', eds_cluster_config: { eds_config: { ads: {} } } });
-const listener = (name: string, vip: string, cluster: string, protocol?: 'UDP') => ({
-  name,
-  address: { socket_address: { address: vip, port_value: 9080, ...(protocol ? { protocol } : {}) } },
-  filter_chains: [{ filters: [{ name: 'envoy.filters.network.tcp_proxy', typed_config: { '@type': TCP_PROXY, stat_prefix: name, cluster } }] }],
-});
+const listener = (name: string, vip: string, cluster: string, protocol?: 'UDP') => tcpProxyListener(name, vip, cluster, { protocol });
 
 describe.skipIf(process.getuid?.() !== 0).each(['sotw', 'delta'] as const)('daemon configured over xDS (%s)', (mode) => {
   const id = `xd${mode[0]}${process.pid}`;
+  let ads: AdsLab;
   let lab: Lab;
   let server: XdsServer;
   let daemon: DaemonHandle;
-  let dir: string;
-  const pinPath = `/sys/fs/bpf/kmesh-it-${id}`;
-  const assignment = (cluster: string, backends: string[]) => ({
-    cluster_name: cluster,
-    endpoints: [{ lb_endpoints: backends.map((b) => ({ endpoint: { address: { socket_address: { address: lab.backend(b).ipv4, port_value: 9080 } } } })) }],
-  });
+  const assignment = (cluster: string, backends: string[]) => edsAssignment(lab, cluster, backends);
   // The config version moves on every applied change; the generation only on full ones (an
   // endpoint-only change is applied in place, see eds-inplace.kernel.test.ts).
-  const configVersion = async () => JSON.parse((await adminGet(daemon.adminUrl, '/config_dump')).body).version as number;
-  const waitForVersion = async (after: number) => {
-    const deadline = Date.now() + 10_000;
-    while ((await configVersion()) <= after) {
-      if (Date.now() > deadline) throw new Error(`no config version after ${after} within 10 s; log tail:\n${daemon.logs().slice(-3000)}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  };
+  const configVersion = () => ads.configVersion();
+  const waitForVersion = (after: number) => ads.waitForVersion(after);
 
   beforeAll(async () => {
-    requireDaemon();
-    lab = await Lab.create({ id, servers: [{ name: 'a' }, { name: 'b' }, { name: 'c' }] });
-    dir = mkdtempSync(join(tmpdir(), `kmesh-${id}-`));
-    const config = join(dir, 'static.yaml');
-    writeFileSync(config, JSON.stringify({ static_resources: {} }));
-    server = new XdsServer();
-    server.setResources({ cluster: [edsCluster('web'), edsCluster('alt')], endpoint: [assignment('web', ['a', 'b']), assignment('alt', ['c'])], listener: [listener('web', VIP, 'web')] });
-    await server.start(0);
-    daemon = await lab.startDaemon({ config, pinPath, extraArgs: ['--xds', server.address, '--xds-mode', mode] });
+    ads = await startAdsLab({
+      id,
+      servers: [{ name: 'a' }, { name: 'b' }, { name: 'c' }],
+      resources: (l) => ({
+        cluster: [edsCluster('web'), edsCluster('alt')],
+        endpoint: [edsAssignment(l, 'web', ['a', 'b']), edsAssignment(l, 'alt', ['c'])],
+        listener: [listener('web', VIP, 'web')],
+      }),
+      xdsMode: mode,
+    });
+    ({ lab, server, daemon } = ads);
   });
   afterAll(async () => {
-    await server?.stop();
-    await lab?.destroy();
-    if (dir) rmSync(dir, { recursive: true, force: true });
-    rmSync(pinPath, { recursive: true, force: true });
+    await ads?.teardown();
   });
 
   it('routes a VIP to the endpoints received over EDS; /config_dump shows the xDS state', async () => {

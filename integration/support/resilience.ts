@@ -3,6 +3,7 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { adminGet, type Lab, type LabProcess } from '../../tools/lab/index.js';
+import type { ClusterResilience, EndpointResilience, ResilienceSnapshot } from '../../packages/kmesh-controller/src/kernel/resilience.js';
 
 const holderScript = join(dirname(fileURLToPath(import.meta.url)), 'conn-holder.mjs');
 
@@ -74,28 +75,10 @@ export function withRateLimit(listener: object, bucket: { maxTokens: number; tok
   return l;
 }
 
-export interface EndpointView {
-  address: string;
-  activeConnections: number;
-  ejected: boolean;
-  ejectedUntil: string | null;
-  ejections: number;
-  ejectionMultiplier: number;
-  consecutiveFailures: number;
-  connectFailures: number;
-}
-export interface ClusterView {
-  name: string;
-  activeConnections: number;
-  circuitOpenTotal: number;
-  ejectionsTotal: number;
-  ejectedEndpoints: number;
-  endpoints: EndpointView[];
-}
-export interface ResilienceView {
-  clusters: ClusterView[];
-  listeners: { name: string; tokens: number | null; admittedTotal: number; rateLimitedTotal: number }[];
-}
+/** The /resilience body is the daemon's snapshot as JSON: the same types as the controller's. */
+export type ResilienceView = ResilienceSnapshot;
+export type ClusterView = ClusterResilience;
+export type EndpointView = EndpointResilience;
 
 export async function resilience(adminUrl: string): Promise<ResilienceView> {
   const r = await adminGet(adminUrl, '/resilience');

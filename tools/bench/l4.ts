@@ -15,7 +15,7 @@ import { busyCpuSeconds, cpuMsPer1kRequests, loadAverage1, sampleCpu } from './c
 import { readRewrittenCount } from './kmesh-stats.js';
 import { MODES, PATHS, describeMachine, summarize, type BenchSettings, type L4Results, type ModeId, type PathId, type Sample } from './report.js';
 import { RESPONSE_BYTES, RESPONSE_MARKER, haproxyConfig, kmeshConfig, nginxConfig } from './servers.js';
-import { parseWrkOutput, wrkArgs, wrkFailure } from './wrk.js';
+import { parseWrkOutput, wrkArgs, wrkFailure, type WrkResult } from './wrk.js';
 
 export interface L4Options {
   rounds: number;
@@ -116,14 +116,74 @@ export async function tuneNamespaces(lab: Lab): Promise<void> {
   }
 }
 
+/** A wrk run's result with the machine's CPU time around it and the load average before it. */
+export interface WrkMeasurement {
+  wrk: WrkResult;
+  cpuSeconds: number;
+  cpuMsPer1k: number;
+  loadAvg1: number;
+}
+
+/** One wrk run in the client netns; fails, naming `what`, when wrk fails or saw errors. */
+export async function measureWrk(lab: Lab, args: string[], opts: { inMeshCgroup: boolean; durationS: number; what: string }): Promise<WrkMeasurement> {
+  const loadAvg1 = loadAverage1();
+  const cpu0 = sampleCpu();
+  const r = await lab.execInClient('wrk', args, { inMeshCgroup: opts.inMeshCgroup, timeoutMs: (opts.durationS + 30) * 1000 });
+  const cpu1 = sampleCpu();
+  if (r.code !== 0) throw new Error(`wrk ${args.join(' ')} exited ${r.code}: ${r.stderr.trim()}\n${r.stdout}`);
+  const wrk = parseWrkOutput(r.stdout);
+  const failure = wrkFailure(wrk);
+  if (failure) throw new Error(`${opts.what}: ${failure}\n${r.stdout}`);
+  const cpuSeconds = busyCpuSeconds(cpu0, cpu1);
+  return { wrk, cpuSeconds, cpuMsPer1k: cpuMsPer1kRequests(cpuSeconds, wrk.requests), loadAvg1 };
+}
+
+/**
+ * The lab of one bench run: no lab backends (the bench starts its own servers on the server side), a
+ * temp dir and the pin path. Until close(), an exit hook stops our server-side processes and removes the
+ * temp dir even when the run dies.
+ */
+export interface BenchLab {
+  lab: Lab;
+  server: ServerSide;
+  dir: string;
+  pinPath: string;
+  /** stop the server-side processes and the daemon, destroy the lab, remove the temp dir */
+  close(daemon: DaemonHandle | null): Promise<void>;
+}
+
+export async function openBenchLab(idPrefix: string, tmpPrefix: string): Promise<BenchLab> {
+  const dir = mkdtempSync(join(tmpdir(), tmpPrefix));
+  const lab = await Lab.create({ id: `${idPrefix}${process.pid % 100000}`, servers: [] });
+  const server = new ServerSide(lab.serverNetns);
+  const onExit = (): void => {
+    server.tracker.killAllSync();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  process.on('exit', onExit);
+  return {
+    lab,
+    server,
+    dir,
+    pinPath: `/sys/fs/bpf/kmesh-bench-${lab.id}`,
+    async close(daemon) {
+      server.stopping = true;
+      await server.tracker.stopAll();
+      if (daemon) await daemon.kill('SIGTERM');
+      // lab.destroy() runs `kmesh cleanup` for the pin path, deletes both netns and the cgroup.
+      await lab.destroy();
+      rmSync(dir, { recursive: true, force: true });
+      process.off('exit', onExit);
+    },
+  };
+}
+
 export async function runL4(o: L4Options): Promise<L4Results> {
   const withKmesh = o.paths.includes('kmesh');
   preflight(withKmesh);
   const startedAt = new Date().toISOString();
-  const dir = mkdtempSync(join(tmpdir(), 'kmesh-bench-'));
-  const lab = await Lab.create({ id: `bench${process.pid % 100000}`, servers: [] });
-  const server = new ServerSide(lab.serverNetns);
-  const pinPath = `/sys/fs/bpf/kmesh-bench-${lab.id}`;
+  const bench = await openBenchLab('bench', 'kmesh-bench-');
+  const { lab, server, dir, pinPath } = bench;
   let daemon: DaemonHandle | null = null;
 
   // Ctrl-C: the lab's own handler destroys the lab (its processes, the daemon and its pins, the netns)
@@ -133,13 +193,8 @@ export async function runL4(o: L4Options): Promise<L4Results> {
     o.log('bench: interrupted, cleaning up');
     server.tracker.killAllSync();
   };
-  const onExit = (): void => {
-    server.tracker.killAllSync();
-    rmSync(dir, { recursive: true, force: true });
-  };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  process.on('exit', onExit);
 
   try {
     const a = lab.addresses;
@@ -206,17 +261,9 @@ export async function runL4(o: L4Options): Promise<L4Results> {
             const t = pathTarget(path, a.serverV4);
             const args = wrkArgs({ url: t.url, connections, durationS: o.durationS, keepAlive: mode === 'keepalive' });
             const rw0 = path === 'kmesh' ? readRewrittenCount(pinPath) : 0;
-            const loadAvg1 = loadAverage1();
-            const cpu0 = sampleCpu();
-            const r = await lab.execInClient('wrk', args, { inMeshCgroup: t.inMeshCgroup, timeoutMs: (o.durationS + 30) * 1000 });
-            const cpu1 = sampleCpu();
-            if (r.code !== 0) throw new Error(`wrk ${args.join(' ')} exited ${r.code}: ${r.stderr.trim()}\n${r.stdout}`);
-            const wrk = parseWrkOutput(r.stdout);
-            const failure = wrkFailure(wrk);
-            if (failure) throw new Error(`path ${path}, ${mode}, ${connections} connections: ${failure}\n${r.stdout}`);
+            const { wrk, cpuSeconds, cpuMsPer1k, loadAvg1 } = await measureWrk(lab, args, { inMeshCgroup: t.inMeshCgroup, durationS: o.durationS, what: `path ${path}, ${mode}, ${connections} connections` });
             for (const p of [nginx, inbound, outbound]) if (p.hasExited()) throw new Error(`a server of the bench died during the run: ${p.stderr().trim()}`);
-            const cpuSeconds = busyCpuSeconds(cpu0, cpu1);
-            const sample: Sample = { round, mode, connections, path, wrk, cpuSeconds, cpuMsPer1k: cpuMsPer1kRequests(cpuSeconds, wrk.requests), loadAvg1 };
+            const sample: Sample = { round, mode, connections, path, wrk, cpuSeconds, cpuMsPer1k, loadAvg1 };
             if (path === 'kmesh') {
               // Every connection wrk opened to the VIP must have been rewritten (keep-alive: one per
               // wrk connection; close mode: about one per request).
@@ -239,13 +286,8 @@ export async function runL4(o: L4Options): Promise<L4Results> {
     return { scenario: 'l4', startedAt, finishedAt: new Date().toISOString(), machine: describeMachine(), settings, verification, summary: summarize(samples), samples };
   } finally {
     stopping = true;
-    await server.tracker.stopAll();
-    if (daemon) await daemon.kill('SIGTERM');
-    // lab.destroy() runs `kmesh cleanup` for the pin path, deletes both netns and the cgroup.
-    await lab.destroy();
-    rmSync(dir, { recursive: true, force: true });
+    await bench.close(daemon);
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
-    process.off('exit', onExit);
   }
 }

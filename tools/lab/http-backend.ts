@@ -19,8 +19,7 @@
 import { createHash } from 'node:crypto';
 import http from 'node:http';
 import type { Socket } from 'node:net';
-import { createInterface } from 'node:readline';
-import { BACKEND_READY_LINE, type BackendCommand, type BackendReply, type BackendStats } from './backend-protocol.js';
+import { countRequest, listenOn, serveBackends, type Backend } from './backend-host.js';
 
 /** Headers the echo reports (lower-case); a test routes on these. */
 export const ECHOED_HEADERS = ['end-user', 'x-route', 'x-canary', 'x-version', 'user-agent', 'connection', 'content-length', 'transfer-encoding'];
@@ -92,26 +91,8 @@ function writePattern(res: http.ServerResponse, n: number): void {
   pump();
 }
 
-interface Backend {
-  name: string;
-  addresses: { host: string; port: number }[];
-  servers: http.Server[];
-  requests: number;
-  peers: Map<string, number>;
-}
-
-const backends = new Map<string, Backend>();
 /** Requests seen per backend-side connection (the x-request-index). */
 const requestsOnSocket = new WeakMap<Socket, number>();
-
-function backendNamed(name: string): Backend {
-  let b = backends.get(name);
-  if (!b) {
-    b = { name, addresses: [], servers: [], requests: 0, peers: new Map() };
-    backends.set(name, b);
-  }
-  return b;
-}
 
 function peerOf(socket: Socket): string {
   const a = socket.remoteAddress ?? '?';
@@ -140,9 +121,8 @@ function handleRequest(b: Backend, req: http.IncomingMessage, res: http.ServerRe
   const socket = req.socket;
   const index = (requestsOnSocket.get(socket) ?? 0) + 1;
   requestsOnSocket.set(socket, index);
-  b.requests++;
+  countRequest(b, socket.remoteAddress ?? '?');
   const peer = peerOf(socket);
-  b.peers.set(socket.remoteAddress ?? '?', (b.peers.get(socket.remoteAddress ?? '?') ?? 0) + 1);
   const path = req.url ?? '';
   const action = actionFor(path);
   if (action.kind === 'close') {
@@ -197,84 +177,10 @@ function listen(b: Backend, host: string, port: number): Promise<http.Server> {
   server.on('connection', (s: Socket) => s.setNoDelay(true));
   // A client that sends garbage (the fuzz run) gets its connection closed; that must never crash us.
   server.on('clientError', (_err, socket: Socket) => socket.destroy());
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ host, port, backlog: 4096 }, () => {
-      server.off('error', reject);
-      resolve(server);
-    });
-  });
-}
-
-async function closeAll(b: Backend): Promise<void> {
-  const servers = b.servers;
-  b.servers = [];
-  await Promise.all(servers.map((s) => new Promise<void>((resolve) => {
-    s.close(() => resolve());
-    s.closeAllConnections();
-  })));
-}
-
-function stats(): BackendStats {
-  const result: BackendStats = { requests: {}, peers: {} };
-  for (const b of backends.values()) {
-    result.requests[b.name] = b.requests;
-    result.peers[b.name] = Object.fromEntries(b.peers);
-  }
-  return result;
-}
-
-async function handle(cmd: BackendCommand): Promise<BackendReply> {
-  switch (cmd.op) {
-    case 'listen': {
-      const b = backendNamed(cmd.name);
-      b.servers.push(await listen(b, cmd.host, cmd.port));
-      b.addresses.push({ host: cmd.host, port: cmd.port });
-      return { id: cmd.id, ok: true };
-    }
-    case 'stop': {
-      const b = backends.get(cmd.name);
-      if (!b) return { id: cmd.id, ok: false, error: `no backend named ${cmd.name}` };
-      await closeAll(b);
-      return { id: cmd.id, ok: true };
-    }
-    case 'start': {
-      const b = backends.get(cmd.name);
-      if (!b) return { id: cmd.id, ok: false, error: `no backend named ${cmd.name}` };
-      if (b.servers.length === 0) b.servers = await Promise.all(b.addresses.map((a) => listen(b, a.host, a.port)));
-      return { id: cmd.id, ok: true };
-    }
-    case 'stats':
-      return { id: cmd.id, ok: true, stats: stats() };
-    case 'reset':
-      for (const b of backends.values()) {
-        b.requests = 0;
-        b.peers.clear();
-      }
-      return { id: cmd.id, ok: true };
-  }
-}
-
-function reply(r: BackendReply): void {
-  process.stdout.write(JSON.stringify(r) + '\n');
+  return listenOn(server, host, port);
 }
 
 // Only when run as the program (the lab spawns it); tests import patternBytes and the types.
 if (process.argv[1] && /http-backend\.(js|ts)$/.test(process.argv[1])) {
-  const lines = createInterface({ input: process.stdin });
-  lines.on('line', (line) => {
-    if (!line.trim()) return;
-    let cmd: BackendCommand;
-    try {
-      cmd = JSON.parse(line) as BackendCommand;
-    } catch {
-      reply({ id: -1, ok: false, error: `not JSON: ${line.slice(0, 80)}` });
-      return;
-    }
-    handle(cmd).then(reply, (err: Error) => reply({ id: cmd.id, ok: false, error: `${cmd.op} failed: ${err.message}` }));
-  });
-  // The lab closes stdin (or dies): stop serving and exit.
-  lines.on('close', () => process.exit(0));
-  process.on('SIGTERM', () => process.exit(0));
-  process.stdout.write(BACKEND_READY_LINE + '\n');
+  serveBackends(listen);
 }

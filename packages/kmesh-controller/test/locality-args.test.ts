@@ -1,17 +1,8 @@
 // Issue 6 part B: kmesh run --locality region[/zone[/sub_zone]] (node locality preference).
 import { describe, expect, it } from 'vitest';
-import { parseKmeshArgs, UsageError } from '../src/cli/args.js';
+import { parseKmeshArgs } from '../src/cli/args.js';
 import { buildNode } from '../src/xds/node.js';
-
-const usage = (argv: string[]) => {
-  try {
-    parseKmeshArgs(argv);
-  } catch (e) {
-    if (e instanceof UsageError) return e.message;
-    throw e;
-  }
-  return 'no error';
-};
+import { usage } from './usage.js';
 
 describe('kmesh run --locality', () => {
   it('takes region, region/zone or region/zone/sub_zone', () => {

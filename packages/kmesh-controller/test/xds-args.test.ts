@@ -1,15 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parseKmeshArgs, UsageError } from '../src/cli/args.js';
-
-const usage = (argv: string[]) => {
-  try {
-    parseKmeshArgs(argv);
-  } catch (e) {
-    if (e instanceof UsageError) return e.message;
-    throw e;
-  }
-  return 'no error';
-};
+import { parseKmeshArgs } from '../src/cli/args.js';
+import { usage } from './usage.js';
 
 describe('kmesh run --xds', () => {
   it('takes --xds without --config, with TLS files and node overrides', () => {

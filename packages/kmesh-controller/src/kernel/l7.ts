@@ -13,24 +13,28 @@
  * every link under P/links and unpins every map.
  */
 import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { L7MapNames, L7StatNames, decodeL7Stats, type L7StatName } from '@kmesh/api';
 import { l7Programs, objectPaths } from '@kmesh/orchestration';
-import { BpfLink, BpfMap, BpfObject, unpinPath } from '@kmesh/runtime';
-import { linkPin, mapPin } from './pins.js';
+import { BpfMap } from '@kmesh/runtime';
+import { mapPin } from './pins.js';
+import { inspectSockOpsObject, installSockOpsObject, removeSockOpsObject, type SockOpsObject, type SockOpsPins } from './sock-ops-object.js';
 
-const sockOpsProgram = l7Programs.find((p) => p.attach === 'sock_ops')!.name;
-const msgVerdictProgram = l7Programs.find((p) => p.attach === 'msg_verdict')!.name;
 /** The maps only the L7 object declares (the shared ones may also come from the L4 object). */
 const ownMaps = [L7MapNames.vhost, L7MapNames.route, L7MapNames.headerMatch, L7MapNames.headerNames, L7MapNames.dfa, L7MapNames.stats];
+const l7Object: SockOpsObject = {
+  objectPath: objectPaths.l7,
+  sockOpsProgram: l7Programs.find((p) => p.attach === 'sock_ops')!.name,
+  msgVerdictProgram: l7Programs.find((p) => p.attach === 'msg_verdict')!.name,
+  verdictMap: L7MapNames.client,
+  pinnedMaps: Object.values(L7MapNames),
+  ownMaps,
+};
 
-export type L7Pins = 'none' | 'complete' | 'partial';
+export type L7Pins = SockOpsPins;
 
 /** What the pin path holds of the L7 object: its sock_ops link and its own maps, none, or some. */
 export function inspectL7(pinPath: string): L7Pins {
-  const present = [linkPin(pinPath, sockOpsProgram), ...ownMaps.map((n) => mapPin(pinPath, n))].map((p) => existsSync(p));
-  if (present.every(Boolean)) return 'complete';
-  return present.some(Boolean) ? 'partial' : 'none';
+  return inspectSockOpsObject(l7Object, pinPath);
 }
 
 /** True when this build has the L7 object (kmesh-orchestration built with it). */
@@ -43,66 +47,12 @@ export function l7Available(): boolean {
  * ('adopted'); leftovers of an interrupted install are removed first.
  */
 export function installL7(opts: { pinPath: string; cgroup: string }): 'installed' | 'adopted' {
-  const pinPath = resolve(opts.pinPath);
-  const state = inspectL7(pinPath);
-  if (state === 'complete') return 'adopted';
-  if (state === 'partial') removeL7(pinPath);
-
-  const undo: (() => void)[] = [];
-  const object = BpfObject.open(objectPaths.l7, { pinRoot: pinPath });
-  try {
-    for (const name of Object.values(L7MapNames)) {
-      const pin = mapPin(pinPath, name);
-      if (!existsSync(pin)) undo.push(() => unpinPath(pin));
-    }
-    object.load();
-    object.program(msgVerdictProgram).attachToMap(object.map(L7MapNames.client), 'msg_verdict');
-    const link = object.program(sockOpsProgram).attachCgroup(opts.cgroup);
-    undo.push(() => {
-      link.detach();
-      link.close();
-    });
-    const pin = linkPin(pinPath, sockOpsProgram);
-    link.pin(pin);
-    undo.push(() => unpinPath(pin));
-    link.close(); // the pin holds the link now
-    return 'installed';
-  } catch (error) {
-    for (const step of undo.reverse()) {
-      try {
-        step();
-      } catch {
-        // keep undoing the rest
-      }
-    }
-    throw error;
-  } finally {
-    object.close(); // the link holds sock_ops, km_l7_client holds sk_msg
-  }
+  return installSockOpsObject(l7Object, opts);
 }
 
 /** Detach sock_ops and unpin the L7 object's own maps (the shared L7 maps stay with the L4 part). */
 export function removeL7(pinPath: string): boolean {
-  let removed = false;
-  const pin = linkPin(pinPath, sockOpsProgram);
-  if (existsSync(pin)) {
-    const link = BpfLink.fromPin(pin);
-    try {
-      link.detach();
-    } finally {
-      link.close();
-    }
-    unpinPath(pin);
-    removed = true;
-  }
-  for (const name of ownMaps) {
-    const map = mapPin(pinPath, name);
-    if (existsSync(map)) {
-      unpinPath(map);
-      removed = true;
-    }
-  }
-  return removed;
+  return removeSockOpsObject(l7Object, pinPath);
 }
 
 /** km_l7_stats summed over CPUs, or null when the instance has no L7 part. */

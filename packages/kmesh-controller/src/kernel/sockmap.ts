@@ -15,23 +15,27 @@
  * there is no link to pin, the map holds it. An adopted sockmap keeps the program its map holds.
  */
 import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { SockmapMapNames, SockStatNames, type SockStatName } from '@kmesh/api';
 import { objectPaths, sockmapPrograms } from '@kmesh/orchestration';
-import { BpfLink, BpfMap, BpfObject, unpinPath } from '@kmesh/runtime';
-import { linkPin, mapPin } from './pins.js';
+import { BpfMap } from '@kmesh/runtime';
+import { mapPin } from './pins.js';
+import { inspectSockOpsObject, installSockOpsObject, removeSockOpsObject, type SockOpsObject, type SockOpsPins } from './sock-ops-object.js';
 
-const sockOpsProgram = sockmapPrograms.find((p) => p.attach === 'sock_ops')!.name;
-const msgVerdictProgram = sockmapPrograms.find((p) => p.attach === 'msg_verdict')!.name;
 const mapNames = Object.values(SockmapMapNames);
+const sockmapObject: SockOpsObject = {
+  objectPath: objectPaths.sockmap,
+  sockOpsProgram: sockmapPrograms.find((p) => p.attach === 'sock_ops')!.name,
+  msgVerdictProgram: sockmapPrograms.find((p) => p.attach === 'msg_verdict')!.name,
+  verdictMap: SockmapMapNames.sockets,
+  pinnedMaps: mapNames,
+  ownMaps: mapNames,
+};
 
-export type SockmapPins = 'none' | 'complete' | 'partial';
+export type SockmapPins = SockOpsPins;
 
 /** What the pin path holds of the sockmap part: the sock_ops link and both maps, none, or some. */
 export function inspectSockmap(pinPath: string): SockmapPins {
-  const present = [linkPin(pinPath, sockOpsProgram), ...mapNames.map((n) => mapPin(pinPath, n))].map((p) => existsSync(p));
-  if (present.every(Boolean)) return 'complete';
-  return present.some(Boolean) ? 'partial' : 'none';
+  return inspectSockOpsObject(sockmapObject, pinPath);
 }
 
 /**
@@ -39,39 +43,7 @@ export function inspectSockmap(pinPath: string): SockmapPins {
  * adopted as it is ('adopted'); leftovers of an interrupted install are removed first.
  */
 export function installSockmap(opts: { pinPath: string; cgroup: string }): 'installed' | 'adopted' {
-  const pinPath = resolve(opts.pinPath);
-  const state = inspectSockmap(pinPath);
-  if (state === 'complete') return 'adopted';
-  if (state === 'partial') removeSockmap(pinPath);
-
-  const undo: (() => void)[] = [];
-  const object = BpfObject.open(objectPaths.sockmap, { pinRoot: pinPath });
-  try {
-    for (const name of mapNames) undo.push(() => unpinPath(mapPin(pinPath, name)));
-    object.load();
-    object.program(msgVerdictProgram).attachToMap(object.map(SockmapMapNames.sockets), 'msg_verdict');
-
-    const link = object.program(sockOpsProgram).attachCgroup(opts.cgroup);
-    undo.push(() => {
-      link.detach();
-      link.close();
-    });
-    const pin = linkPin(pinPath, sockOpsProgram);
-    link.pin(pin);
-    link.close(); // the pin holds the link now
-    return 'installed';
-  } catch (error) {
-    for (const step of undo.reverse()) {
-      try {
-        step();
-      } catch {
-        // keep undoing the rest
-      }
-    }
-    throw error;
-  } finally {
-    object.close(); // the link holds sock_ops, the map holds sk_msg
-  }
+  return installSockOpsObject(sockmapObject, opts);
 }
 
 /**
@@ -80,26 +52,7 @@ export function installSockmap(opts: { pinPath: string; cgroup: string }): 'inst
  * Returns true when something was removed.
  */
 export function removeSockmap(pinPath: string): boolean {
-  let removed = false;
-  const pin = linkPin(pinPath, sockOpsProgram);
-  if (existsSync(pin)) {
-    const link = BpfLink.fromPin(pin);
-    try {
-      link.detach();
-    } finally {
-      link.close();
-    }
-    unpinPath(pin);
-    removed = true;
-  }
-  for (const name of mapNames) {
-    const map = mapPin(pinPath, name);
-    if (existsSync(map)) {
-      unpinPath(map);
-      removed = true;
-    }
-  }
-  return removed;
+  return removeSockOpsObject(sockmapObject, pinPath);
 }
 
 export type SockStats = Record<SockStatName, { count: number; bytes: number }>;
