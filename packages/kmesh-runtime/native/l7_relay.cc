@@ -60,6 +60,10 @@ namespace {
 
 constexpr int kListenBacklog = 4096;
 constexpr size_t kCopyBufferSize = 64 * 1024;   // read/write fallback buffer (per direction, on demand)
+// Copy buffers of closed connections kept for the next ones: a direct-path connection reads its first
+// bytes through one, and a fresh 64 KiB allocation per connection (grown and trimmed heap, page faults)
+// cost more than the bytes it carries.
+constexpr size_t kSpareBuffersMax = 64;
 constexpr size_t kSpliceChunk = 1 << 20;        // ask for a lot; the pipe capacity bounds it
 constexpr int kMaxEvents = 256;
 constexpr int kAcceptRetryMs = 100;             // after EMFILE/ENFILE
@@ -101,6 +105,7 @@ struct Direction {
   std::unique_ptr<char[]> buffer;
   size_t bufferOffset = 0;
   std::atomic<uint64_t>* bytes = nullptr;  // stats counter for this direction
+  const Direction* other = nullptr;        // the opposite direction of the same connection
   bool countForwarded = false;  // direct path: publish the bytes written in km_l7_direct
   uint64_t forwarded = 0;
   uint64_t published = 0;
@@ -133,6 +138,8 @@ struct Conn {
   bool expecting = false;        // expectKey is in km_l7_expect
   km_addr endpoint{};            // where the upstream connects
   bool direct = false;           // km_l7_direct[key] is active
+  bool publishLater = false;     // direct path: the first bytes are being forwarded (not published)
+  bool published = false;        // km_l7_direct[key] exists (deleted at close)
   std::multimap<uint64_t, Conn*>::iterator timer;
   bool hasTimer = false;
 };
@@ -318,6 +325,9 @@ class L7RelayEngine {
     }
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    // Accepted sockets inherit TCP_NODELAY from the listener: one setsockopt per anchor instead of
+    // one per connection.
+    SetNoDelay(fd);
     int rc;
     if (family == AF_INET) {
       sockaddr_in sa{};
@@ -505,7 +515,6 @@ class L7RelayEngine {
       TrackFd(fd);
       stats_.accepted++;
       stats_.activeConnections++;
-      SetNoDelay(fd);
       Conn* conn = new Conn();
       conn->clientHandle.conn = conn->upstreamHandle.conn = conn;
       conn->client = fd;
@@ -704,7 +713,6 @@ class L7RelayEngine {
     }
     TrackFd(fd);
     conn->upstream = fd;
-    SetNoDelay(fd);
     conn->endpoint = decision.endpoint;
     if (directEnabled_ && !EndpointBackedOff(decision.endpoint)) Announce(conn, decision.endpoint, target.ss_family);
     conn->state = ConnState::Connecting;
@@ -744,8 +752,12 @@ class L7RelayEngine {
     if (conn->state == ConnState::Connecting) {
       if (!(ev & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
       int err = 0;
-      socklen_t len = sizeof err;
-      getsockopt(conn->upstream, SOL_SOCKET, SO_ERROR, &err, &len);
+      // Writable without an error or hang-up is a completed connect: SO_ERROR is only worth a
+      // syscall when the kernel flagged something.
+      if (ev & (EPOLLERR | EPOLLHUP)) {
+        socklen_t len = sizeof err;
+        getsockopt(conn->upstream, SOL_SOCKET, SO_ERROR, &err, &len);
+      }
       if (err == 0 && (ev & EPOLLERR)) err = ECONNRESET;
       if (err != 0) {
         ConnectFailed(conn, err);
@@ -776,6 +788,15 @@ class L7RelayEngine {
     km_l7_expect value{};
     value.client = conn->key;
     conn->expecting = bpf_map_update_elem(config_.expectMapFd, &ek, &value, BPF_ANY) == 0;
+  }
+
+  bool TakeExpect(const km_l7_expect_key& key, km_l7_expect* out) {
+    if (bpf_map_lookup_and_delete_elem(config_.expectMapFd, &key, out) == 0) return true;
+    if (errno == ENOENT) return false;
+    // Older kernels: no lookup-and-delete for this map type.
+    if (bpf_map_lookup_elem(config_.expectMapFd, &key, out) != 0) return false;
+    bpf_map_delete_elem(config_.expectMapFd, &key);
+    return true;
   }
 
   void ForgetExpect(Conn* conn) {
@@ -812,14 +833,20 @@ class L7RelayEngine {
   void Connected(Conn* conn, bool waited) {
     ClearTimer(conn);
     if (conn->expecting) {
+      // Usually the endpoint's socket is already there: take the entry in one call. When it is not
+      // and there is time to wait, put it back for the endpoint's sock_ops to find.
       km_l7_expect expect{};
-      bool ready = bpf_map_lookup_elem(config_.expectMapFd, &conn->expectKey, &expect) == 0 && expect.ready != 0;
-      if (!ready && !waited && config_.directWaitMs > 0) {
-        conn->state = ConnState::AwaitServer;
-        SetTimer(conn, config_.directWaitMs);
-        return;
+      bool found = TakeExpect(conn->expectKey, &expect);
+      conn->expecting = false;
+      bool ready = found && expect.ready != 0;
+      if (found && !ready && !waited && config_.directWaitMs > 0) {
+        conn->expecting = bpf_map_update_elem(config_.expectMapFd, &conn->expectKey, &expect, BPF_ANY) == 0;
+        if (conn->expecting) {
+          conn->state = ConnState::AwaitServer;
+          SetTimer(conn, config_.directWaitMs);
+          return;
+        }
       }
-      ForgetExpect(conn);
       if (ready && EnableDirect(conn)) {
         stats_.directConnections++;
         endpointMisses_.erase(EndpointId(conn->endpoint));
@@ -846,13 +873,18 @@ class L7RelayEngine {
 
   // The relay wrote more client bytes into U: publish the total, the parser's sk_msg redirects only
   // when it equals what the client passed to the anchor.
+  //
+  // The bytes queued when relaying starts (normally the whole first request) are not published: a
+  // client that sends nothing more (one request, `Connection: close`) never needs km_l7_direct, which
+  // saves creating and deleting it. Its next bytes then pass through the relay once, and the total
+  // published with them switches the rest of the connection to the direct path.
   void PublishForwarded(Conn* conn) {
-    if (!conn->direct || conn->toUpstream.forwarded == conn->toUpstream.published) return;
+    if (!conn->direct || conn->publishLater || conn->toUpstream.forwarded == conn->toUpstream.published) return;
     conn->toUpstream.published = conn->toUpstream.forwarded;
     km_l7_direct state{};
     state.forwarded = conn->toUpstream.forwarded;
     state.active = 1;
-    bpf_map_update_elem(config_.directMapFd, &conn->key, &state, BPF_ANY);
+    if (bpf_map_update_elem(config_.directMapFd, &conn->key, &state, BPF_ANY) == 0) conn->published = true;
   }
 
   // ---- relaying --------------------------------------------------------------------------------
@@ -869,8 +901,20 @@ class L7RelayEngine {
 
   void UseCopyMode(Direction& d) {
     d.copyMode = true;
-    d.buffer.reset(new char[kCopyBufferSize]);
+    if (!d.buffer) d.buffer = TakeBuffer();
     stats_.spliceFallbacks++;
+  }
+
+  std::unique_ptr<char[]> TakeBuffer() {
+    if (spareBuffers_.empty()) return std::unique_ptr<char[]>(new char[kCopyBufferSize]);
+    std::unique_ptr<char[]> buffer = std::move(spareBuffers_.back());
+    spareBuffers_.pop_back();
+    return buffer;
+  }
+
+  void ReturnBuffer(std::unique_ptr<char[]>& buffer) {
+    if (buffer && spareBuffers_.size() < kSpareBuffersMax) spareBuffers_.push_back(std::move(buffer));
+    buffer.reset();
   }
 
   void StartRelay(Conn* conn) {
@@ -883,6 +927,8 @@ class L7RelayEngine {
     conn->toClient.src = conn->upstream;
     conn->toClient.dst = conn->client;
     conn->toClient.bytes = &stats_.bytesToClient;
+    conn->toUpstream.other = &conn->toClient;
+    conn->toClient.other = &conn->toUpstream;
     // No pipe (fd limit): relay with read/write instead.
     if (conn->direct) {
       // Plain sends on U (its sk_msg redirects them) and a count of every byte written. The other
@@ -892,11 +938,15 @@ class L7RelayEngine {
       conn->toUpstream.countForwarded = true;
       conn->toClient.copyMode = true;
     } else {
+      // Relayed: the request bytes go out as TCP segments on U, without waiting for more.
+      SetNoDelay(conn->upstream);
       if (!OpenPipe(conn->toUpstream)) UseCopyMode(conn->toUpstream);
       if (!OpenPipe(conn->toClient)) UseCopyMode(conn->toClient);
     }
     // The request's bytes are already queued on the client socket and its edge was consumed.
+    conn->publishLater = conn->direct;
     OnRelayEvent(conn, EPOLLIN, true);
+    conn->publishLater = false;
     if (!conn->closed) OnRelayEvent(conn, EPOLLIN, false);
   }
 
@@ -983,7 +1033,7 @@ class L7RelayEngine {
       if (d.eof) return PumpResult::Finished;
       ssize_t n;
       if (d.copyMode) {
-        if (!d.buffer) d.buffer.reset(new char[kCopyBufferSize]);
+        if (!d.buffer) d.buffer = TakeBuffer();
         n = recv(d.src, d.buffer.get(), kCopyBufferSize, MSG_DONTWAIT);
         d.bufferOffset = 0;
       } else {
@@ -995,7 +1045,9 @@ class L7RelayEngine {
       }
       if (n == 0) {
         d.eof = true;
-        shutdown(d.dst, SHUT_WR);  // half-close travels on
+        // Half-close travels on. When the other direction is already done the connection is closed
+        // right after, and close() sends the same FIN: no shutdown() needed.
+        if (!(d.other && d.other->eof && d.other->pending == 0)) shutdown(d.dst, SHUT_WR);
         return PumpResult::Finished;
       }
       if (errno == EINTR) continue;
@@ -1057,10 +1109,11 @@ class L7RelayEngine {
     conn->closed = true;
     ClearTimer(conn);
     ForgetExpect(conn);
-    if (conn->direct) {
+    if (conn->published) {
       bpf_map_delete_elem(config_.directMapFd, &conn->key);
-      conn->direct = false;
+      conn->published = false;
     }
+    conn->direct = false;
     if (resetClient) {
       ResetFd(conn->client);
     } else {
@@ -1074,7 +1127,7 @@ class L7RelayEngine {
     for (Direction* d : {&conn->toUpstream, &conn->toClient}) {
       CloseFd(d->pipeRead);
       CloseFd(d->pipeWrite);
-      d->buffer.reset();
+      ReturnBuffer(d->buffer);
     }
     conns_.erase(conn);
     stats_.activeConnections--;
@@ -1100,6 +1153,7 @@ class L7RelayEngine {
   std::thread thread_;
   std::unordered_set<Conn*> conns_;
   std::vector<std::unique_ptr<Conn>> graveyard_;
+  std::vector<std::unique_ptr<char[]>> spareBuffers_;
   std::multimap<uint64_t, Conn*> timers_;
 };
 
