@@ -246,6 +246,7 @@ km_endpoint_maybe_eject(const struct km_conn *conn, struct km_endpoint_load *ep,
 /* What connect() has counted so far, before the socket's km_conn exists. */
 struct km_conn_acct {
 	const struct km_cluster_limits *limits; /* NULL: the cluster is not counted */
+	const struct km_cluster_limits *looked_up; /* the cluster's record, counted or not (NULL: none) */
 	struct km_cluster_load *cluster;
 	__u64 load_key;
 	__u32 endpoint_count; /* of the cluster at the choice (max_ejection_percent) */
@@ -264,6 +265,7 @@ km_circuit_take(__u32 gen, __u32 cluster_id, struct km_conn_acct *acct)
 
 	acct->limits = NULL;
 	acct->cluster = NULL;
+	acct->looked_up = limits;
 	if (!limits)
 		return 0;
 	cl = km_cluster_load_get(limits->load_key);

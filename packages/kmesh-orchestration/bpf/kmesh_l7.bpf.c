@@ -186,7 +186,7 @@ __attribute__((noinline)) int km_l7_pick_endpoint(__u32 gen, __u32 cluster_id, _
 
 	if (!out)
 		return -1;
-	ep = km_lb_select_endpoint(gen, cluster_id, &lb_in, &lb_stat);
+	ep = km_lb_select_endpoint(gen, cluster_id, &lb_in, &lb_stat, NULL);
 	if (!ep)
 		return -1;
 	*out = ep->addr;

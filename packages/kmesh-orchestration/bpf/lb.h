@@ -16,9 +16,13 @@
 #include "lb_hash.h" /* issue 6 part B: MAGLEV, RING_HASH and the client hash */
 
 /* What a policy may use besides the cluster record: a hash of the client
- * (consistent-hashing policies). */
+ * (consistent-hashing policies), and the cluster's km_cl_limits record when
+ * the caller has already looked it up (connect4's circuit breaker does), so a
+ * connect() reads it once. */
 struct km_lb_input {
 	__u64 client_hash;
+	const struct km_cluster_limits *limits; /* meaningful when limits_known */
+	__u32 limits_known;                     /* 0: km_lb_select_endpoint looks it up */
 };
 
 static __always_inline struct km_cluster_value *
@@ -186,18 +190,15 @@ km_endpoint_pick_least_request(__u32 cluster_id, const struct km_cluster_value *
  * tries). When every try is ejected the last one is used: a connection to a
  * suspect endpoint beats a refusal. */
 static __always_inline const struct km_endpoint_value *
-km_endpoint_adjust_pick(__u32 gen, __u32 cluster_id, const struct km_cluster_value *snap,
-			const struct km_endpoint_value *ep)
+km_endpoint_adjust_pick(__u32 cluster_id, const struct km_cluster_value *snap,
+			const struct km_cluster_limits *limits, const struct km_endpoint_value *ep)
 {
-	const struct km_cluster_limits *limits = km_cluster_limits_lookup(gen, cluster_id);
 	struct km_endpoint_key key = { .set = snap->ep_set, .cluster_id = cluster_id };
 	const struct km_endpoint_value *next;
 	__u32 i, count = snap->endpoint_count;
 	__u64 now;
 	int start;
 
-	if (!limits)
-		return ep;
 	if (snap->lb_policy == KMESH_LB_LEAST_REQUEST) {
 		next = km_endpoint_pick_least_request(cluster_id, snap, limits);
 		if (next)
@@ -224,11 +225,14 @@ km_endpoint_adjust_pick(__u32 gen, __u32 cluster_id, const struct km_cluster_val
 }
 
 /* One endpoint of cluster cluster_id in generation gen, chosen by the
- * cluster's policy, or NULL with *stat saying why (NO_CLUSTER, NO_ENDPOINT). */
+ * cluster's policy, or NULL with *stat saying why (NO_CLUSTER, NO_ENDPOINT).
+ * *endpoint_count (when not NULL) gets the cluster's endpoint count the choice
+ * saw, for the caller's accounting. */
 static __always_inline const struct km_endpoint_value *
 km_lb_select_endpoint(__u32 gen, __u32 cluster_id, const struct km_lb_input *in,
-		      enum kmesh_stat *stat)
+		      enum kmesh_stat *stat, __u32 *endpoint_count)
 {
+	const struct km_cluster_limits *limits;
 	const struct km_endpoint_value *ep;
 	struct km_cluster_value *cluster, snap;
 	__u32 n;
@@ -263,7 +267,11 @@ km_lb_select_endpoint(__u32 gen, __u32 cluster_id, const struct km_lb_input *in,
 		*stat = KMESH_STAT_CONNECT_NO_ENDPOINT;
 		return NULL;
 	}
-	ep = km_endpoint_adjust_pick(gen, cluster_id, &snap, ep);
+	limits = in->limits_known ? in->limits : km_cluster_limits_lookup(gen, cluster_id);
+	if (limits)
+		ep = km_endpoint_adjust_pick(cluster_id, &snap, limits, ep);
+	if (endpoint_count)
+		*endpoint_count = snap.endpoint_count;
 	*stat = KMESH_STAT_CONNECT_REWRITTEN;
 	return ep;
 }
