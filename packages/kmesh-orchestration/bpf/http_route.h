@@ -340,17 +340,11 @@ static long km_header_matcher(__u32 i, void *arg)
 	if (i >= c->count)
 		return 1;
 	m = bpf_map_lookup_elem(&km_l7_hmatch, &key);
-	if (!m) {
-		c->matched = 0;
-		return 1;
-	}
-	if (m->value_len > KMESH_L7_MATCH_VALUE_MAX) {
-		c->matched = 0;
-		return 1;
-	}
-	ok = km_header_match_raw(c->s, c->gen, m);
-	if (m->invert)
-		ok = !ok;
+	/* A missing or malformed record never matches (invert does not apply). */
+	if (!m || m->value_len > KMESH_L7_MATCH_VALUE_MAX)
+		ok = 0;
+	else
+		ok = km_header_match_raw(c->s, c->gen, m) != !!m->invert;
 	if (!ok) {
 		c->matched = 0;
 		return 1;
