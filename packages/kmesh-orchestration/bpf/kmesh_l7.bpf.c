@@ -154,23 +154,23 @@ static __always_inline void km_decide(struct km_l7_decision *d, __u32 verdict, e
  * so neither says who the client is. */
 static __always_inline __u64 km_l7_client_hash(struct sk_msg_md *msg)
 {
-	__u32 a, b, c, d;
+	__u32 ip6[4];
+	int mapped;
 
 	if (msg->family == KMESH_AF_INET) {
-		__u32 ip = msg->local_ip4;
-
-		if ((bpf_ntohl(ip) >> 24) != 127)
-			return km_lb_mix64(ip);
+		if ((bpf_ntohl(msg->local_ip4) >> 24) != 127)
+			return km_lb_mix64(msg->local_ip4);
 		return km_lb_mix64(bpf_get_netns_cookie(msg));
 	}
-	a = msg->local_ip6[0];
-	b = msg->local_ip6[1];
-	c = msg->local_ip6[2];
-	d = msg->local_ip6[3];
-	if (a == 0 && b == 0 && c == bpf_htonl(0x0000ffff) && (bpf_ntohl(d) >> 24) != 127)
-		return km_lb_mix64(d);
-	if ((a | b | c) != 0 && !(a == 0 && b == 0 && c == bpf_htonl(0x0000ffff)))
-		return km_lb_mix64((((__u64)a << 32) | b) ^ km_lb_mix64(((__u64)c << 32) | d));
+	ip6[0] = msg->local_ip6[0];
+	ip6[1] = msg->local_ip6[1];
+	ip6[2] = msg->local_ip6[2];
+	ip6[3] = msg->local_ip6[3];
+	mapped = km_ip6_is_v4_mapped(ip6);
+	if (mapped && (bpf_ntohl(ip6[3]) >> 24) != 127)
+		return km_lb_mix64(ip6[3]);
+	if (!mapped && (ip6[0] | ip6[1] | ip6[2]) != 0) /* not ::1 */
+		return km_lb_mix64((((__u64)ip6[0] << 32) | ip6[1]) ^ km_lb_mix64(((__u64)ip6[2] << 32) | ip6[3]));
 	return km_lb_mix64(bpf_get_netns_cookie(msg));
 }
 
