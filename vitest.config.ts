@@ -18,6 +18,7 @@ export default defineConfig({
           include: ['packages/*/test/**/*.kernel.test.ts', 'integration/**/*.kernel.test.ts'],
           exclude: ['**/node_modules/**', '**/dist/**'],
           fileParallelism: false,
+          globalSetup: ['tools/test/kernel-global-setup.ts'],
           testTimeout: 120_000,
           hookTimeout: 120_000,
         },

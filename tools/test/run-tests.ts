@@ -5,7 +5,7 @@
  *
  * Usage: node tools/dist/test/run-tests.js [vitest filters...]
  */
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -19,11 +19,38 @@ const repoRoot = resolve(fileURLToPath(import.meta.url), '../../../..');
 const isKernelFile = (name: string): boolean => name.endsWith('.kernel.test.ts');
 const isRoot = process.getuid?.() === 0;
 
-function runVitest(reportFile: string, filters: string[]): number {
+/**
+ * A whole run takes minutes; a test that blocks its worker synchronously (a native call or a sync loop
+ * that never returns) cannot be stopped by vitest's own timeouts, so the runner stops it after this.
+ */
+const runLimitMinutes = Number(process.env.KMESH_TEST_LIMIT_MINUTES ?? 40);
+
+async function runVitest(reportFile: string, filters: string[]): Promise<number> {
   const vitest = join(repoRoot, 'node_modules', 'vitest', 'vitest.mjs');
   const args = [vitest, 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${reportFile}`, ...filters];
-  const result = spawnSync(process.execPath, args, { cwd: repoRoot, stdio: 'inherit' });
-  return result.status ?? 1;
+  // Its own process group, so that a stop takes vitest's workers and whatever they started with it.
+  const child = spawn(process.execPath, args, { cwd: repoRoot, stdio: 'inherit', detached: true });
+  const limit = setTimeout(() => {
+    console.error(`test runner: vitest did not finish within ${runLimitMinutes} min; stopping it (KMESH_TEST_LIMIT_MINUTES)`);
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      child.kill('SIGKILL');
+    }
+  }, runLimitMinutes * 60_000);
+  // Ctrl-C reaches only the foreground group: pass it on.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(signal, () => {
+      try {
+        process.kill(-child.pid!, signal);
+      } catch {
+        /* already gone */
+      }
+    });
+  }
+  const status = await new Promise<number>((done) => child.on('exit', (code) => done(code ?? 1)));
+  clearTimeout(limit);
+  return status;
 }
 
 function summarize(report: VitestReport): { passed: number; failed: number; skipped: number; kernelRun: number; kernelSkipped: string[] } {
@@ -49,7 +76,7 @@ function summarize(report: VitestReport): { passed: number; failed: number; skip
 const workDir = mkdtempSync(join(tmpdir(), 'kmesh-test-'));
 const reportFile = join(workDir, 'report.json');
 const filters = process.argv.slice(2);
-const vitestStatus = runVitest(reportFile, filters);
+const vitestStatus = await runVitest(reportFile, filters);
 
 let report: VitestReport;
 try {

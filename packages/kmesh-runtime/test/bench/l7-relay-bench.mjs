@@ -9,11 +9,12 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { BpfObject, L7Relay } from '../../dist/index.js';
+import { BpfObject, L7Relay, mountBpffs } from '../../dist/index.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '../../../..');
 const [seconds = '8', connections = '50', bodyBytes = '1024'] = process.argv.slice(2);
+mountBpffs(); // the pins below need a bpffs at /sys/fs/bpf
 const work = mkdtempSync(join(tmpdir(), 'kmesh-l7-bench-'));
 const pinRoot = `/sys/fs/bpf/kmesh-l7-bench-${process.pid}`;
 const cgroupRoot = readFileSync('/proc/self/mounts', 'utf8').split('\n').find((l) => l.split(' ')[2] === 'cgroup2').split(' ')[1];
