@@ -25,6 +25,7 @@
 #include <linux/types.h>
 #endif
 #include "kmesh_abi.h"
+#include "kmesh_resilience.h"
 
 #define KMESH_MAX_L7_ANCHORS 1024       /* network namespaces served by the relay */
 #define KMESH_MAX_L7_PENDING 65536      /* decisions not yet taken by the relay */
@@ -71,7 +72,9 @@ enum kmesh_l7_verdict {
 	KMESH_L7_NO_ENDPOINT = 3,     /* HTTP 503: route's cluster has no endpoint (or is missing) */
 	KMESH_L7_DIRECT_RESPONSE = 4, /* route's direct_response: status + text body_id */
 	KMESH_L7_REDIRECT = 5,        /* route's redirect: status + text body_id = Location */
+	KMESH_L7_CIRCUIT_OPEN = 6,    /* HTTP 503: the cluster is at its max_connections */
 };
+#define KMESH_L7_VERDICT_MAX 7        /* verdicts above, for counters indexed by verdict */
 
 struct km_l7_decision {
 	__u32 verdict;            /* enum kmesh_l7_verdict */
@@ -82,6 +85,25 @@ struct km_l7_decision {
 	__u32 body_id;            /* km_l7_text index (0 = none) */
 	struct km_addr endpoint;  /* FORWARD: where to connect */
 	struct km_addr vip;       /* what the client dialled */
+	/* FORWARD to a counted cluster (conn.counted != 0): the connection as the
+	 * circuit breaker counted it on the client socket. The relay reports its
+	 * upstream connect's outcome against it (kmesh_l7_connect_outcome), as
+	 * sock_ops does for an L4 connection. */
+	struct km_conn conn;
+};
+
+/* The relay's report of an upstream connect: the ctx of the syscall program
+ * kmesh_l7_connect_outcome (run with BPF_PROG_RUN), which feeds outlier
+ * detection exactly like a counted L4 connect. */
+enum kmesh_l7_outcome {
+	KMESH_L7_CONNECTED = 0,      /* the endpoint accepted: its run of failures ends */
+	KMESH_L7_CONNECT_FAILED = 1, /* refused, timed out or unreachable: one more failure */
+};
+
+struct km_l7_connect_report {
+	__u32 outcome; /* enum kmesh_l7_outcome */
+	__u32 pad;
+	struct km_conn conn;
 };
 
 /* km_l7_text (ARRAY[KMESH_MAX_L7_TEXTS]): direct-response bodies and redirect

@@ -189,7 +189,8 @@ enum kmesh_l7_stat {
 	KMESH_L7_STAT_SOCK_INSERT_FAILED = 14, /* ... and could not (the relay still answers: no decision -> 503) */
 	KMESH_L7_STAT_SCRATCH_BUSY = 15,   /* per-CPU parse buffers in use (preempted parse): 503 */
 	KMESH_L7_STAT_LATER_MESSAGE = 16,  /* a message after the decision (handed to km_l7_after_decision) */
-	KMESH_L7_STAT_MAX = 17,
+	KMESH_L7_STAT_CIRCUIT_OPEN = 17,   /* the chosen cluster is at max_connections: 503 */
+	KMESH_L7_STAT_MAX = 18,
 };
 
 #endif /* KMESH_L7_ROUTES_H */

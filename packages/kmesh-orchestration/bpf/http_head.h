@@ -64,6 +64,8 @@ struct km_l7_scratch {
 	__u8 host[KM_HOST_BUF + KM_SLACK];             /* Host value lower-cased */
 	struct km_l7_vhost_key key;                    /* virtual-host lookup key */
 	struct km_http_parse p;
+	struct km_l7_decision d;                       /* what the parse decides (off the stack:
+	                                                * the endpoint choice needs the room) */
 	__u32 busy;                                    /* a parse is running on this slot */
 	__u32 pad;
 };

@@ -39,31 +39,6 @@
  * the kernel accepts the project's own license. */
 char LICENSE[] SEC("license") = "Apache-2.0";
 
-/* issue 6 part A: the endpoint choice under the cluster's circuit breaker.
- * The connection is counted against the cluster before the choice (so
- * concurrent connects cannot overshoot max_connections) and given back when
- * no endpoint is chosen. The limits record the breaker read is handed to the
- * choice (read once per connect); acct->endpoint_count is filled for
- * km_conn_track. */
-static __always_inline const struct km_endpoint_value *
-km_route_connect_counted(__u32 gen, __u32 cluster_id, const struct km_lb_input *in,
-			 enum kmesh_stat *stat, struct km_conn_acct *acct)
-{
-	const struct km_endpoint_value *ep;
-	struct km_lb_input lb = *in;
-
-	if (km_circuit_take(gen, cluster_id, acct)) {
-		*stat = KMESH_STAT_CONNECT_CIRCUIT_OPEN;
-		return NULL;
-	}
-	lb.limits = acct->looked_up;
-	lb.limits_known = 1;
-	ep = km_lb_select_endpoint(gen, cluster_id, &lb, stat, &acct->endpoint_count);
-	if (!ep)
-		km_circuit_return(acct);
-	return ep;
-}
-
 /* The whole routing decision for one destination. Returns the endpoint, or
  * NULL with *stat saying why (which also says whether to refuse, see
  * km_stat_refuses). */
@@ -102,7 +77,7 @@ km_route_connect(const struct km_addr *dst, const struct km_lb_input *in, enum k
 		*stat = KMESH_STAT_CONNECT_NO_CLUSTER;
 		return NULL;
 	}
-	return km_route_connect_counted(gen, cluster_id, in, stat, acct);
+	return km_lb_select_endpoint_counted(gen, cluster_id, in, stat, acct);
 }
 
 /* ------------------------------------------------------------------------

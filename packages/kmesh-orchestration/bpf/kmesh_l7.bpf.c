@@ -105,6 +105,11 @@ int kmesh_l7_sockops(struct bpf_sock_ops *ctx)
 	sk = ctx->sk;
 	if (!sk || !bpf_sk_storage_get(&km_l7_sk, sk, 0, 0))
 		return 1; /* not a connection connect4 sent to an anchor */
+	/* The decision will count this connection against its cluster's
+	 * circuit breaker (km_l7_pick_endpoint): state callbacks let the
+	 * connection sock_ops (conn.h) give it back when the connection ends,
+	 * not only when the socket is closed. */
+	bpf_sock_ops_cb_flags_set(ctx, ctx->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
 	ip6[0] = ctx->local_ip6[0];
 	ip6[1] = ctx->local_ip6[1];
 	ip6[2] = ctx->local_ip6[2];
@@ -174,23 +179,51 @@ static __always_inline __u64 km_l7_client_hash(struct sk_msg_md *msg)
 	return km_lb_mix64(bpf_get_netns_cookie(msg));
 }
 
-/* One endpoint of cluster_id by the cluster's policy, into *out. A global
- * function: the verifier checks it once, on its own, instead of once per
- * path of the parser that reaches it. Returns 0, or -1 (no endpoint). */
-__attribute__((noinline)) int km_l7_pick_endpoint(__u32 gen, __u32 cluster_id, __u64 client_hash,
-						  struct km_addr *out)
+/* One endpoint of cluster_id by the cluster's policy, under its circuit
+ * breaker, counted on the client socket as connect4 counts an L4 connection
+ * (given back when the client socket closes: conn.h). A global function: the
+ * verifier checks it once, on its own, instead of once per path of the parser
+ * that reaches it. Returns the verdict: FORWARD (d->endpoint and, for a
+ * counted cluster, d->conn filled), NO_ENDPOINT or CIRCUIT_OPEN. */
+__attribute__((noinline)) int km_l7_pick_endpoint(struct sk_msg_md *msg, __u32 gen, __u32 cluster_id,
+						  __u64 client_hash, struct km_l7_decision *d)
 {
 	const struct km_endpoint_value *ep;
 	struct km_lb_input lb_in = { .client_hash = client_hash };
-	enum kmesh_stat lb_stat;
+	struct km_conn_acct acct = {};
+	enum kmesh_stat lb_stat = KMESH_STAT_CONNECT_NO_ENDPOINT;
+	struct bpf_sock *sk;
+	struct km_conn *conn;
 
-	if (!out)
-		return -1;
-	ep = km_lb_select_endpoint(gen, cluster_id, &lb_in, &lb_stat, NULL);
+	if (!d)
+		return KMESH_L7_NO_ENDPOINT;
+	ep = km_lb_select_endpoint_counted(gen, cluster_id, &lb_in, &lb_stat, &acct);
 	if (!ep)
-		return -1;
-	*out = ep->addr;
-	return 0;
+		return lb_stat == KMESH_STAT_CONNECT_CIRCUIT_OPEN ? KMESH_L7_CIRCUIT_OPEN : KMESH_L7_NO_ENDPOINT;
+	d->endpoint = ep->addr;
+	sk = msg->sk;
+	if (!sk) {
+		km_circuit_return(&acct);
+		return KMESH_L7_FORWARD;
+	}
+	km_conn_track(sk, &acct, &ep->addr, acct.endpoint_count);
+	conn = bpf_sk_storage_get(&km_conn, sk, 0, 0);
+	if (conn && conn->counted)
+		d->conn = *conn;
+	return KMESH_L7_FORWARD;
+}
+
+/* Which km_l7_stats outcome each verdict of the endpoint choice counts. */
+static __always_inline enum kmesh_l7_stat km_l7_pick_stat(int verdict)
+{
+	switch (verdict) {
+	case KMESH_L7_FORWARD:
+		return KMESH_L7_STAT_FORWARD;
+	case KMESH_L7_CIRCUIT_OPEN:
+		return KMESH_L7_STAT_CIRCUIT_OPEN;
+	default:
+		return KMESH_L7_STAT_NO_ENDPOINT;
+	}
 }
 
 /* The route's action -> decision. */
@@ -199,6 +232,7 @@ km_route_act(struct km_l7_decision *d, __u32 gen, const struct km_l7_route *r, s
 {
 	__u32 cluster_id, i;
 	__u64 hash;
+	int verdict;
 
 	switch (r->action) {
 	case KMESH_L7_ACTION_DIRECT_RESPONSE:
@@ -229,11 +263,8 @@ km_route_act(struct km_l7_decision *d, __u32 gen, const struct km_l7_route *r, s
 		}
 	}
 	hash = km_l7_client_hash(msg);
-	if (km_l7_pick_endpoint(gen, cluster_id, hash, &d->endpoint) < 0) {
-		km_decide(d, KMESH_L7_NO_ENDPOINT, KMESH_L7_STAT_NO_ENDPOINT);
-		return;
-	}
-	km_decide(d, KMESH_L7_FORWARD, KMESH_L7_STAT_FORWARD);
+	verdict = km_l7_pick_endpoint(msg, gen, cluster_id, hash, d);
+	km_decide(d, verdict, km_l7_pick_stat(verdict));
 }
 
 /* Route the parsed head (s->p) for the socket whose VIP is st->vip. */
@@ -361,16 +392,31 @@ km_parse_and_route(struct sk_msg_md *msg, struct km_l7_scratch *s, const struct 
 	return KM_L7_DECIDED;
 }
 
+/* Both scratch slots of this CPU are in use (a parse preempted twice): the
+ * relay answers 503. A global function: its decision lives in its own frame,
+ * not on the parser's stack. */
+__attribute__((noinline)) int km_l7_decide_busy(struct km_l7_conn_key *key, struct km_l7_sk *st)
+{
+	struct km_l7_decision d = {};
+
+	if (!key || !st)
+		return -1;
+	d.route_index = ~0u;
+	d.vip = st->vip;
+	km_decide(&d, KMESH_L7_NO_ENDPOINT, KMESH_L7_STAT_SCRATCH_BUSY);
+	return bpf_map_update_elem(&km_l7_decision, key, &d, BPF_ANY);
+}
+
 SEC("sk_msg")
 int kmesh_l7_sk_msg(struct sk_msg_md *msg)
 {
 	struct km_l7_conn_key key = {};
-	struct km_l7_decision d = {};
+	struct km_l7_decision *d;
 	struct km_l7_scratch *s;
 	struct km_l7_sk *st;
 	struct bpf_sock *sk = msg->sk;
-	enum km_l7_step step;
 	__u32 ip6[4];
+	int stored;
 
 	ip6[0] = msg->local_ip6[0];
 	ip6[1] = msg->local_ip6[1];
@@ -390,25 +436,45 @@ int kmesh_l7_sk_msg(struct sk_msg_md *msg)
 		return km_l7_after_decision(msg, &key);
 	}
 
-	d.route_index = ~0u;
-	d.vip = st->vip;
 	s = km_scratch_claim();
 	if (!s) {
-		km_decide(&d, KMESH_L7_NO_ENDPOINT, KMESH_L7_STAT_SCRATCH_BUSY);
-		step = KM_L7_DECIDED;
+		stored = km_l7_decide_busy(&key, st);
 	} else {
-		step = km_parse_and_route(msg, s, st, &d);
+		d = &s->d;
+		__builtin_memset(d, 0, sizeof(*d));
+		d->route_index = ~0u;
+		d->vip = st->vip;
+		if (km_parse_and_route(msg, s, st, d) == KM_L7_CORK) {
+			s->busy = 0;
+			/* Hold the bytes; the program runs again on the whole
+			 * message once at least one more byte is written. */
+			bpf_msg_cork_bytes(msg, msg->size + 1);
+			km_l7_stat(KMESH_L7_STAT_CORKED);
+			return SK_PASS;
+		}
+		stored = bpf_map_update_elem(&km_l7_decision, &key, d, BPF_ANY);
 		s->busy = 0;
 	}
-	if (step == KM_L7_CORK) {
-		/* Hold the bytes; the program runs again on the whole message
-		 * once at least one more byte is written. */
-		bpf_msg_cork_bytes(msg, msg->size + 1);
-		km_l7_stat(KMESH_L7_STAT_CORKED);
-		return SK_PASS;
-	}
-	if (bpf_map_update_elem(&km_l7_decision, &key, &d, BPF_ANY) != 0)
+	if (stored != 0)
 		km_l7_stat(KMESH_L7_STAT_DECISION_FAILED);
 	st->state = KMESH_L7_SK_DECIDED;
 	return km_l7_after_decision(msg, &key);
+}
+
+/* The relay's report of its upstream connect for a counted decision (run by
+ * the relay with BPF_PROG_RUN): the same outlier bookkeeping sock_ops does
+ * for a counted L4 connect, so L7 traffic ejects failing endpoints too. The
+ * relay's own socket is outside the mesh cgroup, so no sock_ops sees it. */
+SEC("syscall")
+int kmesh_l7_connect_outcome(struct km_l7_connect_report *report)
+{
+	struct km_conn conn = report->conn;
+
+	if (!conn.counted)
+		return 0;
+	if (report->outcome == KMESH_L7_CONNECT_FAILED)
+		km_conn_failed(&conn);
+	else
+		km_conn_established(&conn);
+	return 0;
 }

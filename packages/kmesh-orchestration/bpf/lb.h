@@ -276,4 +276,29 @@ km_lb_select_endpoint(__u32 gen, __u32 cluster_id, const struct km_lb_input *in,
 	return ep;
 }
 
+/* The endpoint choice under the cluster's circuit breaker.
+ * The connection is counted against the cluster before the choice (so
+ * concurrent connects cannot overshoot max_connections) and given back when
+ * no endpoint is chosen. The limits record the breaker read is handed to the
+ * choice (read once per connect); acct->endpoint_count is filled for
+ * km_conn_track. Used by connect4/6 and by the L7 decision. */
+static __always_inline const struct km_endpoint_value *
+km_lb_select_endpoint_counted(__u32 gen, __u32 cluster_id, const struct km_lb_input *in,
+			      enum kmesh_stat *stat, struct km_conn_acct *acct)
+{
+	const struct km_endpoint_value *ep;
+	struct km_lb_input lb = *in;
+
+	if (km_circuit_take(gen, cluster_id, acct)) {
+		*stat = KMESH_STAT_CONNECT_CIRCUIT_OPEN;
+		return NULL;
+	}
+	lb.limits = acct->looked_up;
+	lb.limits_known = 1;
+	ep = km_lb_select_endpoint(gen, cluster_id, &lb, stat, &acct->endpoint_count);
+	if (!ep)
+		km_circuit_return(acct);
+	return ep;
+}
+
 #endif /* KMESH_LB_H */

@@ -55,8 +55,9 @@ export const sockmapMapNames = Object.freeze({ sockets: 'km_sock', stats: 'km_so
 /** Absolute path of the sockmap ABI header (km_sock key, km_sock_stats reasons). */
 export const sockmapHeader: string = resolve(repoRoot, 'kernel', 'include', 'kmesh_sockmap.h');
 
-/** Where a program of kmesh_l7.bpf.o attaches: the mesh cgroup (sock_ops) or km_l7_client (msg_verdict). */
-export type L7Attach = 'sock_ops' | 'msg_verdict';
+/** Where a program of kmesh_l7.bpf.o attaches: the mesh cgroup (sock_ops), km_l7_client (msg_verdict),
+ *  or nowhere: 'run' is a syscall program the relay runs with BPF_PROG_RUN (pinned by the daemon). */
+export type L7Attach = 'sock_ops' | 'msg_verdict' | 'run';
 
 /**
  * Programs in kmesh_l7.bpf.o (the L7 parser and router) by function name. As for the sockmap object,
@@ -65,6 +66,7 @@ export type L7Attach = 'sock_ops' | 'msg_verdict';
 export const l7Programs: readonly { readonly name: string; readonly attach: L7Attach }[] = Object.freeze([
   Object.freeze({ name: 'kmesh_l7_sk_msg', attach: 'msg_verdict' }),
   Object.freeze({ name: 'kmesh_l7_sockops', attach: 'sock_ops' }),
+  Object.freeze({ name: 'kmesh_l7_connect_outcome', attach: 'run' }),
 ] as const);
 
 /** Absolute paths of the L7 headers: the shared contract (kmesh_l7.h) and the route tables (kmesh_l7_routes.h). */

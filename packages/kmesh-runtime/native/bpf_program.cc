@@ -17,6 +17,7 @@ Napi::Function NativeProgram::Define(Napi::Env env) {
                          InstanceMethod<&NativeProgram::Attach>("attach"),
                          InstanceMethod<&NativeProgram::AttachToMap>("attachToMap"),
                          InstanceMethod<&NativeProgram::DetachFromMap>("detachFromMap"),
+                         InstanceMethod<&NativeProgram::Pin>("pin"),
                      });
 }
 
@@ -118,4 +119,16 @@ Napi::Value NativeProgram::AttachToMap(const Napi::CallbackInfo& info) {
 Napi::Value NativeProgram::DetachFromMap(const Napi::CallbackInfo& info) {
   MapAttachment(info, false);
   return info.Env().Undefined();
+}
+
+// pin(path): bpf_obj_pin of the loaded program, so it outlives the object (a program that nothing
+// attaches, e.g. one run with BPF_PROG_RUN by another process).
+Napi::Value NativeProgram::Pin(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path = StringArg(info, 0, "pin path");
+  bpf_program* program = CheckedLoaded(env);
+  if (bpf_obj_pin(bpf_program__fd(program), path.c_str()) != 0) {
+    ThrowBpfError(env, "bpf_obj_pin", errno, "program \"" + name_ + "\" at " + path);
+  }
+  return env.Undefined();
 }

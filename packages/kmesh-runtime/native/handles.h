@@ -57,6 +57,7 @@ class NativeProgram : public Napi::ObjectWrap<NativeProgram> {
   Napi::Value Attach(const Napi::CallbackInfo& info);
   Napi::Value AttachToMap(const Napi::CallbackInfo& info);
   Napi::Value DetachFromMap(const Napi::CallbackInfo& info);
+  Napi::Value Pin(const Napi::CallbackInfo& info);
   void MapAttachment(const Napi::CallbackInfo& info, bool attach);
 
   Napi::ObjectReference owner_;

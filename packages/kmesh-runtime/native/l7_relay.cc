@@ -49,7 +49,8 @@
 #endif
 
 static_assert(sizeof(km_l7_conn_key) == 32, "km_l7_conn_key layout");
-static_assert(sizeof(km_l7_decision) == 64, "km_l7_decision layout");
+static_assert(sizeof(km_l7_decision) == 128, "km_l7_decision layout");
+static_assert(sizeof(km_l7_connect_report) == 72, "km_l7_connect_report layout");
 static_assert(sizeof(km_l7_anchor) == 40, "km_l7_anchor layout");
 static_assert(sizeof(km_l7_text) == 1024, "km_l7_text layout");
 static_assert(sizeof(km_l7_expect_key) == 24, "km_l7_expect_key layout");
@@ -137,6 +138,7 @@ struct Conn {
   km_l7_expect_key expectKey{};  // direct path: announced upstream connect
   bool expecting = false;        // expectKey is in km_l7_expect
   km_addr endpoint{};            // where the upstream connects
+  km_conn account{};             // the decision's accounting record (account.counted: report the connect)
   bool direct = false;           // km_l7_direct[key] is active
   bool publishLater = false;     // direct path: the first bytes are being forwarded (not published)
   bool published = false;        // km_l7_direct[key] exists (deleted at close)
@@ -163,7 +165,7 @@ class L7RelayEngine {
  public:
   explicit L7RelayEngine(const L7RelayConfig& config) : config_(config) {
     for (int fd : {config.decisionMapFd, config.anchorMapFd, config.textMapFd, config.expectMapFd,
-                   config.upstreamMapFd, config.directMapFd, config.peerMapFd}) {
+                   config.upstreamMapFd, config.directMapFd, config.peerMapFd, config.connectOutcomeProgFd}) {
       TrackFd(fd);
     }
     directEnabled_ = config.expectMapFd >= 0 && config.upstreamMapFd >= 0 && config.directMapFd >= 0 &&
@@ -173,7 +175,8 @@ class L7RelayEngine {
   ~L7RelayEngine() {
     Stop();
     for (int* fd : {&config_.decisionMapFd, &config_.anchorMapFd, &config_.textMapFd, &config_.expectMapFd,
-                    &config_.upstreamMapFd, &config_.directMapFd, &config_.peerMapFd}) {
+                    &config_.upstreamMapFd, &config_.directMapFd, &config_.peerMapFd,
+                    &config_.connectOutcomeProgFd}) {
       CloseFd(*fd);
     }
   }
@@ -485,6 +488,7 @@ class L7RelayEngine {
       if (conn->closed) continue;
       if (conn->state == ConnState::Connecting) {
         stats_.connectTimeouts++;
+        ReportConnect(conn, KMESH_L7_CONNECT_FAILED);
         ForgetExpect(conn);
         CloseFd(conn->upstream);
         Reply(conn, L7Reply::ConnectTimeout, 0, "", "");
@@ -651,7 +655,7 @@ class L7RelayEngine {
   }
 
   void Act(Conn* conn, const km_l7_decision& decision) {
-    if (decision.verdict < 6) stats_.verdicts[decision.verdict]++;
+    if (decision.verdict < KMESH_L7_VERDICT_MAX) stats_.verdicts[decision.verdict]++;
     switch (decision.verdict) {
       case KMESH_L7_FORWARD:
         Connect(conn, decision);
@@ -664,6 +668,9 @@ class L7RelayEngine {
         return;
       case KMESH_L7_NO_ENDPOINT:
         Reply(conn, L7Reply::NoEndpoint, 0, "", "");
+        return;
+      case KMESH_L7_CIRCUIT_OPEN:
+        Reply(conn, L7Reply::CircuitOpen, 0, "", "");
         return;
       case KMESH_L7_DIRECT_RESPONSE:
         Reply(conn, L7Reply::DirectResponse, decision.status, Text(decision.body_id), "");
@@ -714,6 +721,7 @@ class L7RelayEngine {
     TrackFd(fd);
     conn->upstream = fd;
     conn->endpoint = decision.endpoint;
+    conn->account = decision.conn;
     if (directEnabled_ && !EndpointBackedOff(decision.endpoint)) Announce(conn, decision.endpoint, target.ss_family);
     conn->state = ConnState::Connecting;
     epoll_event ev{};
@@ -732,7 +740,31 @@ class L7RelayEngine {
     SetTimer(conn, timeout);
   }
 
+  // The upstream connect's outcome, to the kernel's outlier detection (kmesh_l7_connect_outcome): the
+  // relay's socket is outside the mesh cgroup, so no sock_ops sees it. Once per connection.
+  void ReportConnect(Conn* conn, uint32_t outcome) {
+    if (config_.connectOutcomeProgFd < 0 || conn->account.counted == 0) return;
+    km_l7_connect_report report{};
+    report.outcome = outcome;
+    report.conn = conn->account;
+    conn->account.counted = 0;
+    LIBBPF_OPTS(bpf_test_run_opts, opts, .ctx_in = &report, .ctx_size_in = sizeof report);
+    if (bpf_prog_test_run_opts(config_.connectOutcomeProgFd, &opts) == 0) {
+      stats_.connectReports++;
+    } else {
+      stats_.reportErrors++;
+    }
+  }
+
+  // Errors of the connect itself say something about the endpoint; a local failure (no socket, no
+  // namespace) does not, and is not reported.
+  static bool EndpointFault(int err) {
+    return err == ECONNREFUSED || err == ETIMEDOUT || err == EHOSTUNREACH || err == ENETUNREACH ||
+           err == ECONNRESET;
+  }
+
   void ConnectFailed(Conn* conn, int err) {
+    if (EndpointFault(err)) ReportConnect(conn, KMESH_L7_CONNECT_FAILED);
     ClearTimer(conn);
     ForgetExpect(conn);
     CloseFd(conn->upstream);
@@ -832,6 +864,7 @@ class L7RelayEngine {
   // directWaitMs to show up in km_l7_server before relaying; `waited` once that time is over.
   void Connected(Conn* conn, bool waited) {
     ClearTimer(conn);
+    ReportConnect(conn, KMESH_L7_CONNECTED);  // once: a second call finds the report made
     if (conn->expecting) {
       // Usually the endpoint's socket is already there: take the entry in one call. When it is not
       // and there is time to wait, put it back for the endpoint's sock_ops to find.

@@ -26,6 +26,9 @@ struct L7RelayConfig {
   int upstreamMapFd = -1;  // km_l7_upstream (SOCKHASH km_l7_conn_key -> U)
   int directMapFd = -1;    // km_l7_direct (HASH km_l7_conn_key -> km_l7_direct)
   int peerMapFd = -1;      // km_l7_peer (SK_STORAGE -> km_l7_conn_key)
+  // kmesh_l7_connect_outcome (BPF_PROG_TYPE_SYSCALL, owned like the map fds): the relay runs it after
+  // each upstream connect of a counted decision, so L7 connects feed outlier detection. -1: off.
+  int connectOutcomeProgFd = -1;
   uint32_t directWaitMs = 2;  // how long after connect the endpoint socket may take to show up
   std::vector<std::string> netns;  // network namespaces to serve, by path; "" = the caller's own
   uint16_t anchorPort = 15001;     // 0: any free port (per netns; see L7AnchorInfo)
@@ -54,12 +57,14 @@ struct L7AnchorInfo {
 struct L7RelayStats {
   std::atomic<uint64_t> accepted{0};
   std::atomic<uint64_t> forwarded{0};        // upstream connected and relaying started
-  std::atomic<uint64_t> verdicts[6] = {};    // by enum kmesh_l7_verdict
+  std::atomic<uint64_t> verdicts[7] = {};    // by enum kmesh_l7_verdict (KMESH_L7_VERDICT_MAX)
   std::atomic<uint64_t> noDecision{0};       // bytes arrived without a decision -> 503
   std::atomic<uint64_t> unknownVerdict{0};
   std::atomic<uint64_t> connectRefused{0};
   std::atomic<uint64_t> connectTimeouts{0};
   std::atomic<uint64_t> connectErrors{0};    // other connect failures (unreachable, ...)
+  std::atomic<uint64_t> connectReports{0};   // connect outcomes reported to the kernel (outlier detection)
+  std::atomic<uint64_t> reportErrors{0};     // ... and reports the kernel refused
   std::atomic<uint64_t> responses{0};        // generated HTTP responses
   std::atomic<uint64_t> resets{0};           // connections ended by a reset (either side)
   std::atomic<uint64_t> acceptErrors{0};

@@ -13,6 +13,9 @@
 #include "handles.h"
 #include "l7_relay.h"
 
+#include <linux/types.h>
+#include "kmesh_l7.h"
+
 namespace {
 
 struct MapShape {
@@ -23,7 +26,8 @@ struct MapShape {
 };
 
 // The contract maps of kernel/include/kmesh_l7_maps.h.
-const MapShape kDecisionMap = {"decisionMap (km_l7_decision)", BPF_MAP_TYPE_LRU_HASH, 32, 64};
+const MapShape kDecisionMap = {"decisionMap (km_l7_decision)", BPF_MAP_TYPE_LRU_HASH, sizeof(km_l7_conn_key),
+                               sizeof(km_l7_decision)};
 const MapShape kAnchorMap = {"anchorMap (km_l7_anchor)", BPF_MAP_TYPE_HASH, 8, 40};
 const MapShape kTextMap = {"textMap (km_l7_text)", BPF_MAP_TYPE_ARRAY, 4, 1024};
 // The direct path's maps (kernel/include/kmesh_l7_direct.h, bpf/l7_direct.h).
@@ -52,6 +56,20 @@ int DupCheckedMap(Napi::Env env, Napi::Value value, const MapShape& shape) {
   int copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
   if (copy < 0) ThrowBpfError(env, "dup", errno, "map \"" + map->Name() + "\"");
   return copy;
+}
+
+// Opens the pinned connect-outcome program (kmesh_l7_connect_outcome) and checks it is a syscall
+// program; returns the fd the relay will own.
+int OpenOutcomeProgram(Napi::Env env, const std::string& path) {
+  int fd = bpf_obj_get(path.c_str());
+  if (fd < 0) ThrowBpfError(env, "bpf_obj_get", errno, "connectOutcomeProgram " + path);
+  bpf_prog_info info{};
+  uint32_t len = sizeof info;
+  if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0 || info.type != BPF_PROG_TYPE_SYSCALL) {
+    close(fd);
+    ThrowType(env, "L7Relay: connectOutcomeProgram " + path + " is not a syscall program (kmesh_l7_connect_outcome)");
+  }
+  return fd;
 }
 
 uint32_t OptionalUint(Napi::Object options, const char* name, uint32_t fallback, uint32_t max) {
@@ -99,6 +117,8 @@ class NativeL7Relay : public Napi::ObjectWrap<NativeL7Relay> {
     config.directWaitMs = OptionalUint(options, "directWaitMs", 2, 1000);
     Napi::Value direct = options.Get("direct");
     if (!direct.IsUndefined() && !direct.IsObject()) ThrowType(env, "L7Relay: direct must be an object of four maps");
+    Napi::Value outcome = options.Get("connectOutcomeProgram");
+    if (!outcome.IsUndefined() && !outcome.IsString()) ThrowType(env, "L7Relay: connectOutcomeProgram must be a pin path");
 
     // Dup last: nothing to undo when an argument is wrong.
     try {
@@ -112,10 +132,11 @@ class NativeL7Relay : public Napi::ObjectWrap<NativeL7Relay> {
         config.directMapFd = DupCheckedMap(env, maps.Get("directMap"), kDirectMap);
         config.peerMapFd = DupCheckedMap(env, maps.Get("peerMap"), kPeerMap);
       }
+      if (outcome.IsString()) config.connectOutcomeProgFd = OpenOutcomeProgram(env, outcome.As<Napi::String>().Utf8Value());
     } catch (...) {
-      // A wrong map: close the duplicates taken so far.
+      // A wrong map or program: close the fds taken so far.
       for (int fd : {config.decisionMapFd, config.anchorMapFd, config.textMapFd, config.expectMapFd,
-                     config.upstreamMapFd, config.directMapFd, config.peerMapFd}) {
+                     config.upstreamMapFd, config.directMapFd, config.peerMapFd, config.connectOutcomeProgFd}) {
         if (fd >= 0) close(fd);
       }
       throw;
@@ -155,14 +176,17 @@ class NativeL7Relay : public Napi::ObjectWrap<NativeL7Relay> {
     num("accepted", s.accepted.load());
     num("forwarded", s.forwarded.load());
     Napi::Object verdicts = Napi::Object::New(env);
-    const char* names[6] = {"forward", "noRoute", "badRequest", "noEndpoint", "directResponse", "redirect"};
-    for (int i = 0; i < 6; i++) verdicts.Set(names[i], Napi::Number::New(env, s.verdicts[i].load()));
+    const char* names[KMESH_L7_VERDICT_MAX] = {"forward",        "noRoute",  "badRequest", "noEndpoint",
+                                               "directResponse", "redirect", "circuitOpen"};
+    for (int i = 0; i < KMESH_L7_VERDICT_MAX; i++) verdicts.Set(names[i], Napi::Number::New(env, s.verdicts[i].load()));
     out.Set("verdicts", verdicts);
     num("noDecision", s.noDecision.load());
     num("unknownVerdict", s.unknownVerdict.load());
     num("connectRefused", s.connectRefused.load());
     num("connectTimeouts", s.connectTimeouts.load());
     num("connectErrors", s.connectErrors.load());
+    num("connectReports", s.connectReports.load());
+    num("reportErrors", s.reportErrors.load());
     num("responses", s.responses.load());
     num("resets", s.resets.load());
     num("acceptErrors", s.acceptErrors.load());

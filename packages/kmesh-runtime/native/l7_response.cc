@@ -9,19 +9,23 @@ struct ReplyRow {
   L7Reply reply;
   uint32_t status;     // 0: the decision's status
   const char* reason;  // x-kmesh-reason and the one-line body
+  const char* header;  // one more header line (with CRLF), or nullptr
 };
 
 const ReplyRow kReplies[] = {
-    {L7Reply::NoRoute, 404, "no route"},
-    {L7Reply::BadRequest, 400, "bad request"},
-    {L7Reply::NoEndpoint, 503, "no healthy upstream"},
-    {L7Reply::NoDecision, 503, "no routing decision"},
-    {L7Reply::UnknownVerdict, 503, "unknown routing verdict"},
-    {L7Reply::ConnectRefused, 503, "upstream connect error: connection refused"},
-    {L7Reply::ConnectTimeout, 503, "upstream connect timeout"},
-    {L7Reply::ConnectError, 503, "upstream connect error"},
-    {L7Reply::DirectResponse, 0, "direct response"},
-    {L7Reply::Redirect, 0, "redirect"},
+    {L7Reply::NoRoute, 404, "no route", nullptr},
+    {L7Reply::BadRequest, 400, "bad request", nullptr},
+    {L7Reply::NoEndpoint, 503, "no healthy upstream", nullptr},
+    // Envoy marks a response its circuit breaker caused with x-envoy-overloaded; clients that retry on
+    // it should see the same here.
+    {L7Reply::CircuitOpen, 503, "circuit breaker open", "x-envoy-overloaded: true\r\n"},
+    {L7Reply::NoDecision, 503, "no routing decision", nullptr},
+    {L7Reply::UnknownVerdict, 503, "unknown routing verdict", nullptr},
+    {L7Reply::ConnectRefused, 503, "upstream connect error: connection refused", nullptr},
+    {L7Reply::ConnectTimeout, 503, "upstream connect timeout", nullptr},
+    {L7Reply::ConnectError, 503, "upstream connect error", nullptr},
+    {L7Reply::DirectResponse, 0, "direct response", nullptr},
+    {L7Reply::Redirect, 0, "redirect", nullptr},
 };
 
 struct StatusText {
@@ -68,11 +72,11 @@ std::string BuildL7Reply(L7Reply reply, uint32_t status, const std::string& text
   if (reply == L7Reply::ConnectError && !detail.empty()) reason += ": " + detail;
 
   std::string body;
-  std::string extra;
+  std::string extra = row->header != nullptr ? row->header : "";
   if (reply == L7Reply::DirectResponse) {
     body = text;
   } else if (reply == L7Reply::Redirect) {
-    extra = "location: " + HeaderSafe(text) + "\r\n";
+    extra += "location: " + HeaderSafe(text) + "\r\n";
     body = reason + "\n";
   } else {
     body = reason + "\n";

@@ -31,6 +31,10 @@ export interface L7RelayOptions {
   direct?: L7RelayDirectMaps;
   /** Direct path: how long after connect the endpoint's socket may take to appear (default 2 ms). */
   directWaitMs?: number;
+  /** Pin path of kmesh_l7_connect_outcome (a syscall program of kmesh_l7.bpf.o): the relay runs it
+   *  after the upstream connect of every counted decision, so L7 connects feed the kernel's outlier
+   *  detection. Without it L7 connect failures eject nothing. */
+  connectOutcomeProgram?: string;
   /** After a generated response, how long the relay reads and drops the rest of the request before
    *  closing (closing with unread bytes would reset the connection). Default 1000 ms. */
   closeDrainMs?: number;
@@ -64,6 +68,8 @@ export interface L7RelayVerdictCounts {
   noEndpoint: number;
   directResponse: number;
   redirect: number;
+  /** The route's cluster was at max_connections: answered 503 (x-envoy-overloaded). */
+  circuitOpen: number;
 }
 
 export interface L7RelayStats {
@@ -80,6 +86,10 @@ export interface L7RelayStats {
   connectTimeouts: number;
   /** Other connect failures (unreachable, ...). */
   connectErrors: number;
+  /** Upstream connect outcomes reported to the kernel's outlier detection. */
+  connectReports: number;
+  /** Reports the kernel refused (the program failed to run). */
+  reportErrors: number;
   /** HTTP responses the relay generated itself. */
   responses: number;
   /** Relayed connections ended by a reset from either side (propagated to the other). */
@@ -128,12 +138,14 @@ type NativeL7RelayCtor = new (options: Record<string, unknown>) => NativeL7Relay
 const emptyStats: L7RelayStats = {
   accepted: 0,
   forwarded: 0,
-  verdicts: { forward: 0, noRoute: 0, badRequest: 0, noEndpoint: 0, directResponse: 0, redirect: 0 },
+  verdicts: { forward: 0, noRoute: 0, badRequest: 0, noEndpoint: 0, directResponse: 0, redirect: 0, circuitOpen: 0 },
   noDecision: 0,
   unknownVerdict: 0,
   connectRefused: 0,
   connectTimeouts: 0,
   connectErrors: 0,
+  connectReports: 0,
+  reportErrors: 0,
   responses: 0,
   resets: 0,
   acceptErrors: 0,
@@ -174,6 +186,7 @@ export class L7Relay {
           pipeSize: options.pipeSize,
           closeDrainMs: options.closeDrainMs,
           directWaitMs: options.directWaitMs,
+          connectOutcomeProgram: options.connectOutcomeProgram,
           direct: options.direct && {
             expectMap: nativeMap(options.direct.expectMap),
             upstreamMap: nativeMap(options.direct.upstreamMap),

@@ -39,6 +39,7 @@ export interface NativeProgramHandle {
   attach(): NativeLinkHandle;
   attachToMap(map: NativeMapHandle, type: MapAttachType): void;
   detachFromMap(map: NativeMapHandle, type: MapAttachType): void;
+  pin(path: string): void;
 }
 
 /** How an sk_msg / sk_skb program attaches to a sockmap or sockhash (BPF_SK_MSG_VERDICT, ...). */

@@ -52,4 +52,10 @@ export class BpfProgram {
   detachFromMap(map: BpfMap, type: MapAttachType): void {
     nativeProgram(this).detachFromMap(nativeMap(map), type);
   }
+
+  /** Pins the loaded program at a bpffs path (bpf_obj_pin): it then outlives its object, for a program
+   *  that nothing attaches but another process runs (BPF_PROG_RUN), e.g. a syscall program. */
+  pin(path: string): void {
+    nativeProgram(this).pin(path);
+  }
 }

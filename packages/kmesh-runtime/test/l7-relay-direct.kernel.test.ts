@@ -109,7 +109,7 @@ describe.skipIf(process.getuid?.() !== 0)('L7Relay direct path on the real kerne
     const port = Buffer.alloc(4);
     port.writeUInt32LE(anchorPort);
     map('standin_port').update(Buffer.alloc(4), port);
-    const decision = Buffer.alloc(64); // FORWARD to the echo server
+    const decision = Buffer.alloc(128); // FORWARD to the echo server
     Buffer.from([127, 0, 0, 1]).copy(decision, 24);
     decision.writeUInt16BE(endpointPort, 40);
     decision.writeUInt8(2, 42);

@@ -19,7 +19,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const kernelInclude = resolve(here, '../../../kernel/include');
 
 const AF_INET = 2;
-const Verdict = { forward: 0, noRoute: 1, badRequest: 2, noEndpoint: 3, directResponse: 4, redirect: 5 } as const;
+const Verdict = { forward: 0, noRoute: 1, badRequest: 2, noEndpoint: 3, directResponse: 4, redirect: 5, circuitOpen: 6 } as const;
 
 /** struct km_addr (20 bytes): ip[4] network order, port network order, family. */
 function kmAddr(ip: string, port: number): Buffer {
@@ -48,9 +48,9 @@ interface DecisionFields {
   endpoint?: [string, number];
 }
 
-/** struct km_l7_decision (64 bytes). */
+/** struct km_l7_decision (128 bytes; conn, the accounting record, left zero: not counted). */
 function decision(d: DecisionFields): Buffer {
-  const b = Buffer.alloc(64);
+  const b = Buffer.alloc(128);
   b.writeUInt32LE(d.verdict, 0);
   b.writeUInt32LE(d.status ?? 0, 4);
   b.writeUInt32LE(7, 8); // cluster_id (diagnostics only for the relay)
@@ -276,6 +276,7 @@ describe.skipIf(process.getuid?.() !== 0)('L7Relay on the real kernel', () => {
       [{ verdict: Verdict.noRoute }, 'HTTP/1.1 404 Not Found', 'no route'],
       [{ verdict: Verdict.badRequest }, 'HTTP/1.1 400 Bad Request', 'bad request'],
       [{ verdict: Verdict.noEndpoint }, 'HTTP/1.1 503 Service Unavailable', 'no healthy upstream'],
+      [{ verdict: Verdict.circuitOpen }, 'HTTP/1.1 503 Service Unavailable', 'circuit breaker open'],
       [null, 'HTTP/1.1 503 Service Unavailable', 'no routing decision'],
       [{ verdict: 99 }, 'HTTP/1.1 503 Service Unavailable', 'unknown routing verdict'],
     ];
@@ -287,6 +288,8 @@ describe.skipIf(process.getuid?.() !== 0)('L7Relay on the real kernel', () => {
       expect(response).toContain('\r\ncontent-type: text/plain\r\n');
       expect(response).toContain(`\r\ncontent-length: ${reason.length + 1}\r\n`);
       expect(response.endsWith(`\r\n\r\n${reason}\n`)).toBe(true);
+      // Envoy's mark of a response its circuit breaker caused, and only that one
+      expect(response.includes('\r\nx-envoy-overloaded: true\r\n'), response).toBe(d?.verdict === Verdict.circuitOpen);
     }
   });
 

@@ -54,7 +54,10 @@ export const L7RouteAction = { CLUSTERS: 0, DIRECT_RESPONSE: 1, REDIRECT: 2 } as
 /** enum kmesh_l7_header_kind */
 export const L7HeaderKind = { EXACT: 0, PREFIX: 1, SUFFIX: 2, CONTAINS: 3, PRESENT: 4, REGEX: 5 } as const;
 /** enum kmesh_l7_verdict (kmesh_l7.h) */
-export const L7Verdict = { FORWARD: 0, NO_ROUTE: 1, BAD_REQUEST: 2, NO_ENDPOINT: 3, DIRECT_RESPONSE: 4, REDIRECT: 5 } as const;
+export const L7Verdict = { FORWARD: 0, NO_ROUTE: 1, BAD_REQUEST: 2, NO_ENDPOINT: 3, DIRECT_RESPONSE: 4, REDIRECT: 5, CIRCUIT_OPEN: 6 } as const;
+
+/** enum kmesh_l7_outcome: the relay's report of an upstream connect (km_l7_connect_report). */
+export const L7ConnectOutcome = { CONNECTED: 0, CONNECT_FAILED: 1 } as const;
 
 /** enum kmesh_l7_stat, in index order (km_l7_stats). */
 export const L7StatNames = [
@@ -75,6 +78,7 @@ export const L7StatNames = [
   'sock_insert_failed',
   'scratch_busy',
   'later_message',
+  'circuit_open',
 ] as const;
 export type L7StatName = (typeof L7StatNames)[number];
 
@@ -214,7 +218,7 @@ export const L7Structs = {
   },
   km_l7_decision: {
     cName: 'km_l7_decision',
-    size: 64,
+    size: 128,
     fields: [
       { name: 'verdict', offset: 0, size: 4, kind: 'u32' },
       { name: 'status', offset: 4, size: 4, kind: 'u32' },
@@ -224,6 +228,16 @@ export const L7Structs = {
       { name: 'body_id', offset: 20, size: 4, kind: 'u32' },
       { name: 'endpoint', offset: 24, size: 20, kind: 'struct', struct: 'km_addr' },
       { name: 'vip', offset: 44, size: 20, kind: 'struct', struct: 'km_addr' },
+      { name: 'conn', offset: 64, size: 64, kind: 'struct', struct: 'km_conn' },
+    ],
+  },
+  km_l7_connect_report: {
+    cName: 'km_l7_connect_report',
+    size: 72,
+    fields: [
+      { name: 'outcome', offset: 0, size: 4, kind: 'u32' },
+      { name: 'pad', offset: 4, size: 4, kind: 'u32' },
+      { name: 'conn', offset: 8, size: 64, kind: 'struct', struct: 'km_conn' },
     ],
   },
   km_l7_text: {

@@ -13,7 +13,7 @@ import { dirname, join } from 'node:path';
 import { objectPaths } from '@kmesh/orchestration';
 import { BpfMap, BpfObject, L7Relay, type BpfLink, type L7RelayDirectMaps, type L7RelayStats } from '@kmesh/runtime';
 import type { AdminResponse } from '../admin/server.js';
-import { inspectL7 } from '../kernel/l7.js';
+import { inspectL7, l7ConnectOutcomePin } from '../kernel/l7.js';
 import { mapPin } from '../kernel/pins.js';
 import type { Logger } from '../log.js';
 
@@ -148,6 +148,7 @@ export class DaemonL7 {
         textMap: open(relayMaps.textMap),
         netns: opts.netns.length > 0 ? opts.netns : [''],
         anchorPort: opts.anchorPort,
+        ...(existsSync(l7ConnectOutcomePin(pinPath)) ? { connectOutcomeProgram: l7ConnectOutcomePin(pinPath) } : {}),
         ...(direct ? { direct: direct.maps } : {}),
       });
       const anchors = relay.anchors().map((a) => ({ netns: a.netns || '(own)', port: a.port, ipv6: a.ipv6, cookie: a.cookie.toString() }));

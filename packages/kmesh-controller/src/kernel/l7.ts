@@ -5,6 +5,8 @@
  *   P/km_l7_stats                    outcome counters
  *   P/km_l7_client, km_l7_decision, km_l7_sk, km_l7_anchor, km_l7_text   shared with connect4 and the relay
  *   P/links/kmesh_l7_sockops         sock_ops on the instance's cgroup (a pinned cgroup link)
+ *   P/kmesh_l7_connect_outcome       syscall program the relay runs after each counted upstream connect
+ *                                    (outlier detection of L7 connects), pinned, never attached
  *   kmesh_l7_sk_msg                  attached to km_l7_client as its msg_verdict program (the map holds it)
  *
  * Order at install: load → msg_verdict on km_l7_client → sock_ops on the cgroup (a socket takes the map's
@@ -20,6 +22,9 @@ import { mapPin } from './pins.js';
 import { inspectSockOpsObject, installSockOpsObject, removeSockOpsObject, type SockOpsObject, type SockOpsPins } from './sock-ops-object.js';
 
 /** The maps only the L7 object declares (the shared ones may also come from the L4 object). */
+/** The syscall program of kmesh_l7.bpf.o that the relay runs (BPF_PROG_RUN) to report a connect. */
+const l7ConnectOutcomeProgram = l7Programs.find((p) => p.attach === 'run')!.name;
+
 const ownMaps = [L7MapNames.vhost, L7MapNames.route, L7MapNames.headerMatch, L7MapNames.headerNames, L7MapNames.dfa, L7MapNames.stats];
 const l7Object: SockOpsObject = {
   objectPath: objectPaths.l7,
@@ -28,7 +33,13 @@ const l7Object: SockOpsObject = {
   verdictMap: L7MapNames.client,
   pinnedMaps: Object.values(L7MapNames),
   ownMaps,
+  pinnedPrograms: [l7ConnectOutcomeProgram],
 };
+
+/** Pin path of the relay's connect-outcome program for the instance at pinPath. */
+export function l7ConnectOutcomePin(pinPath: string): string {
+  return mapPin(pinPath, l7ConnectOutcomeProgram);
+}
 
 export type L7Pins = SockOpsPins;
 

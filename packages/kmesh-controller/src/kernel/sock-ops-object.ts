@@ -4,6 +4,7 @@
  *   P/<maps>                   the object's own maps (pinned by libbpf, by name)
  *   P/links/<sock_ops program> sock_ops on the instance's cgroup (a pinned cgroup link)
  *   <msg_verdict program>      attached to one of its sockmaps/sockhashes: the map holds the program
+ *   P/<program name>           programs nothing attaches but another process runs (pinned programs)
  *
  * Order at install: load → msg_verdict on the map → sock_ops on the cgroup. A socket takes the map's
  * programs when it is inserted, so the verdict must be there before sock_ops inserts anything.
@@ -24,13 +25,20 @@ export interface SockOpsObject {
   pinnedMaps: readonly string[];
   /** the maps only this object declares: what inspect looks for and remove unpins */
   ownMaps: readonly string[];
+  /** programs pinned beside the maps (run with BPF_PROG_RUN by the daemon, never attached) */
+  pinnedPrograms?: readonly string[];
+}
+
+/** Everything an install pins besides the sock_ops link: the object's own maps and pinned programs. */
+function ownPins(spec: SockOpsObject, pinPath: string): string[] {
+  return [...spec.ownMaps, ...(spec.pinnedPrograms ?? [])].map((n) => mapPin(pinPath, n));
 }
 
 export type SockOpsPins = 'none' | 'complete' | 'partial';
 
 /** What the pin path holds of the object: its sock_ops link and its own maps, none, or some. */
 export function inspectSockOpsObject(spec: SockOpsObject, pinPath: string): SockOpsPins {
-  const present = [linkPin(pinPath, spec.sockOpsProgram), ...spec.ownMaps.map((n) => mapPin(pinPath, n))].map((p) => existsSync(p));
+  const present = [linkPin(pinPath, spec.sockOpsProgram), ...ownPins(spec, pinPath)].map((p) => existsSync(p));
   if (present.every(Boolean)) return 'complete';
   return present.some(Boolean) ? 'partial' : 'none';
 }
@@ -54,6 +62,11 @@ export function installSockOpsObject(spec: SockOpsObject, opts: { pinPath: strin
       if (!existsSync(pin)) undo.push(() => unpinPath(pin));
     }
     object.load();
+    for (const name of spec.pinnedPrograms ?? []) {
+      const pin = mapPin(pinPath, name);
+      object.program(name).pin(pin);
+      undo.push(() => unpinPath(pin));
+    }
     object.program(spec.msgVerdictProgram).attachToMap(object.map(spec.verdictMap), 'msg_verdict');
     const link = object.program(spec.sockOpsProgram).attachCgroup(opts.cgroup);
     undo.push(() => {
@@ -79,7 +92,7 @@ export function installSockOpsObject(spec: SockOpsObject, opts: { pinPath: strin
   }
 }
 
-/** Detach sock_ops and unpin the object's own maps. Returns true when something was removed. */
+/** Detach sock_ops and unpin the object's own maps and programs. Returns true when something was removed. */
 export function removeSockOpsObject(spec: SockOpsObject, pinPath: string): boolean {
   let removed = false;
   const pin = linkPin(pinPath, spec.sockOpsProgram);
@@ -93,10 +106,9 @@ export function removeSockOpsObject(spec: SockOpsObject, pinPath: string): boole
     unpinPath(pin);
     removed = true;
   }
-  for (const name of spec.ownMaps) {
-    const map = mapPin(pinPath, name);
-    if (existsSync(map)) {
-      unpinPath(map);
+  for (const pinned of ownPins(spec, pinPath)) {
+    if (existsSync(pinned)) {
+      unpinPath(pinned);
       removed = true;
     }
   }

@@ -65,7 +65,7 @@ http { access_log off; keepalive_requests 1000000; sendfile off;
   cleanups.push(() => nginx.kill());
   await new Promise((r) => setTimeout(r, 500));
 
-  const decision = Buffer.alloc(64);
+  const decision = Buffer.alloc(128);
   Buffer.from([127, 0, 0, 1]).copy(decision, 24);
   decision.writeUInt16BE(nginxPort, 40);
   decision.writeUInt8(2, 42);
