@@ -86,18 +86,20 @@ struct km_l7_decision {
 	struct km_addr endpoint;  /* FORWARD: where to connect */
 	struct km_addr vip;       /* what the client dialled */
 	/* FORWARD to a counted cluster (conn.counted != 0): the connection as the
-	 * circuit breaker counted it on the client socket. The relay reports its
-	 * upstream connect's outcome against it (kmesh_l7_connect_outcome), as
-	 * sock_ops does for an L4 connection. */
+	 * circuit breaker counted it on the client socket. The upstream's outcome
+	 * is reported against it for outlier detection: a failed connect by the
+	 * relay, the first response's status by the relay (relayed) or by
+	 * kmesh_l7_server_msg (direct path). */
 	struct km_conn conn;
 };
 
-/* The relay's report of an upstream connect: the ctx of the syscall program
- * kmesh_l7_connect_outcome (run with BPF_PROG_RUN), which feeds outlier
- * detection exactly like a counted L4 connect. */
+/* The relay's report of an upstream connection: the ctx of the syscall
+ * program kmesh_l7_connect_outcome (run with BPF_PROG_RUN), which feeds
+ * outlier detection like a counted L4 connect. An HTTP connection reports
+ * once: the connect when it fails, else the status of the first response. */
 enum kmesh_l7_outcome {
-	KMESH_L7_CONNECTED = 0,      /* the endpoint accepted: its run of failures ends */
-	KMESH_L7_CONNECT_FAILED = 1, /* refused, timed out or unreachable: one more failure */
+	KMESH_L7_OUTCOME_OK = 0,     /* first response not 5xx: the run of failures ends */
+	KMESH_L7_OUTCOME_FAILED = 1, /* connect refused / timed out / unreachable, or a 5xx response */
 };
 
 struct km_l7_connect_report {

@@ -8,6 +8,7 @@
 // (a mode is a path segment anywhere in the path, e.g. /api/bytes/1024):
 //   /bytes/N          200, N bytes of a deterministic pattern (patternBytes), header x-sha256 of them.
 //   /slow/MS[/...]    the echo, after MS milliseconds (at most 30 s).
+//   /status/NNN[/...] the echo with status NNN (100-599), e.g. 503 for outlier-detection tests.
 //   /close[/...]      no answer: the backend closes the connection (FIN) after reading the head.
 //   /reset[/...]      no answer: the backend resets the connection (RST).
 // Request bodies of any size are read and hashed as they stream (10 MiB uploads are fine). Keep-alive and
@@ -100,11 +101,12 @@ function peerOf(socket: Socket): string {
 }
 
 /** What to do with a request, by its path: data-driven, first match wins. */
-type Action = { kind: 'echo'; delayMs: number } | { kind: 'bytes'; n: number } | { kind: 'close' } | { kind: 'reset' };
+type Action = { kind: 'echo'; delayMs: number; status?: number } | { kind: 'bytes'; n: number } | { kind: 'close' } | { kind: 'reset' };
 // A mode is a path segment anywhere in the path, so any route prefix can reach it (/api/bytes/1024).
 const ACTIONS: { re: RegExp; action: (m: RegExpExecArray) => Action }[] = [
   { re: /\/bytes\/(\d+)(?:[/?]|$)/, action: (m) => ({ kind: 'bytes', n: Math.min(Number(m[1]), MAX_BYTES_RESPONSE) }) },
   { re: /\/slow\/(\d+)(?:[/?]|$)/, action: (m) => ({ kind: 'echo', delayMs: Math.min(Number(m[1]), 30_000) }) },
+  { re: /\/status\/([1-5]\d\d)(?:[/?]|$)/, action: (m) => ({ kind: 'echo', delayMs: 0, status: Number(m[1]) }) },
   { re: /\/close(?:[/?]|$)/, action: () => ({ kind: 'close' }) },
   { re: /\/reset(?:[/?]|$)/, action: () => ({ kind: 'reset' }) },
 ];
@@ -162,7 +164,7 @@ function handleRequest(b: Backend, req: http.IncomingMessage, res: http.ServerRe
     const body = JSON.stringify(echo) + '\n';
     const send = (): void => {
       if (res.destroyed) return;
-      res.writeHead(200, { ...common, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+      res.writeHead(action.kind === 'echo' ? action.status ?? 200 : 200, { ...common, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
       res.end(body);
     };
     if (action.delayMs > 0) setTimeout(send, action.delayMs);

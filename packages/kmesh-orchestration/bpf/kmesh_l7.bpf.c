@@ -453,6 +453,8 @@ int kmesh_l7_sk_msg(struct sk_msg_md *msg)
 			return SK_PASS;
 		}
 		stored = bpf_map_update_elem(&km_l7_decision, &key, d, BPF_ANY);
+		if (stored == 0 && d->verdict == KMESH_L7_FORWARD && d->conn.counted)
+			bpf_map_update_elem(&km_l7_account, &key, &d->conn, BPF_ANY);
 		s->busy = 0;
 	}
 	if (stored != 0)
@@ -472,7 +474,7 @@ int kmesh_l7_connect_outcome(struct km_l7_connect_report *report)
 
 	if (!conn.counted)
 		return 0;
-	if (report->outcome == KMESH_L7_CONNECT_FAILED)
+	if (report->outcome == KMESH_L7_OUTCOME_FAILED)
 		km_conn_failed(&conn);
 	else
 		km_conn_established(&conn);

@@ -69,6 +69,19 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } km_l7_passed SEC(".maps");
 
+/* The accounting record of a counted decision (km_l7_decision.conn), by
+ * client connection: written by the parser with the decision, taken by
+ * kmesh_l7_server_msg when the endpoint's first response goes by on the
+ * direct path (outlier detection; sk_msg cannot reach the client socket's
+ * own record). Relayed connections never take theirs: LRU. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, KMESH_MAX_L7_DIRECT);
+	__type(key, struct km_l7_conn_key);
+	__type(value, struct km_conn);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} km_l7_account SEC(".maps");
+
 /* On S (written by sock_ops) and U (written by the relay): the client key. */
 struct {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);

@@ -399,7 +399,7 @@ describe('L7 object: l7-layout.ts vs BTF of kmesh_l7.bpf.o and kmesh_l7_routes.h
     expect(codes(routes, 'kmesh_l7_route_action', 'KMESH_L7_ACTION_')).toEqual(L7RouteAction);
     expect(codes(routes, 'kmesh_l7_header_kind', 'KMESH_L7_HEADER_')).toEqual(L7HeaderKind);
     expect(codes(contract, 'kmesh_l7_verdict', 'KMESH_L7_')).toEqual(L7Verdict);
-    expect(codes(contract, 'kmesh_l7_outcome', 'KMESH_L7_')).toEqual(L7ConnectOutcome);
+    expect(codes(contract, 'kmesh_l7_outcome', 'KMESH_L7_OUTCOME_')).toEqual(L7ConnectOutcome);
     const stats = routes.enums.get('kmesh_l7_stat')!.filter((e) => e.name !== 'KMESH_L7_STAT_MAX');
     expect(stats.map((e) => e.value)).toEqual(stats.map((_, i) => i));
     expect(stats.map((e) => e.name.replace(/^KMESH_L7_STAT_/, '').toLowerCase())).toEqual([...L7StatNames]);

@@ -138,7 +138,8 @@ struct Conn {
   km_l7_expect_key expectKey{};  // direct path: announced upstream connect
   bool expecting = false;        // expectKey is in km_l7_expect
   km_addr endpoint{};            // where the upstream connects
-  km_conn account{};             // the decision's accounting record (account.counted: report the connect)
+  km_conn account{};             // the decision's accounting record (account.counted: report the outcome)
+  bool watchResponse = false;    // the relay sees the first response (no endpoint socket hooked): report it
   bool direct = false;           // km_l7_direct[key] is active
   bool publishLater = false;     // direct path: the first bytes are being forwarded (not published)
   bool published = false;        // km_l7_direct[key] exists (deleted at close)
@@ -488,7 +489,7 @@ class L7RelayEngine {
       if (conn->closed) continue;
       if (conn->state == ConnState::Connecting) {
         stats_.connectTimeouts++;
-        ReportConnect(conn, KMESH_L7_CONNECT_FAILED);
+        ReportConnect(conn, KMESH_L7_OUTCOME_FAILED);
         ForgetExpect(conn);
         CloseFd(conn->upstream);
         Reply(conn, L7Reply::ConnectTimeout, 0, "", "");
@@ -764,7 +765,7 @@ class L7RelayEngine {
   }
 
   void ConnectFailed(Conn* conn, int err) {
-    if (EndpointFault(err)) ReportConnect(conn, KMESH_L7_CONNECT_FAILED);
+    if (EndpointFault(err)) ReportConnect(conn, KMESH_L7_OUTCOME_FAILED);
     ClearTimer(conn);
     ForgetExpect(conn);
     CloseFd(conn->upstream);
@@ -864,7 +865,7 @@ class L7RelayEngine {
   // directWaitMs to show up in km_l7_server before relaying; `waited` once that time is over.
   void Connected(Conn* conn, bool waited) {
     ClearTimer(conn);
-    ReportConnect(conn, KMESH_L7_CONNECTED);  // once: a second call finds the report made
+    bool serverHooked = false;  // the endpoint's socket is in km_l7_server: the kernel sees its answers
     if (conn->expecting) {
       // Usually the endpoint's socket is already there: take the entry in one call. When it is not
       // and there is time to wait, put it back for the endpoint's sock_ops to find.
@@ -872,6 +873,7 @@ class L7RelayEngine {
       bool found = TakeExpect(conn->expectKey, &expect);
       conn->expecting = false;
       bool ready = found && expect.ready != 0;
+      serverHooked = ready;
       if (found && !ready && !waited && config_.directWaitMs > 0) {
         conn->expecting = bpf_map_update_elem(config_.expectMapFd, &conn->expectKey, &expect, BPF_ANY) == 0;
         if (conn->expecting) {
@@ -888,6 +890,9 @@ class L7RelayEngine {
         RecordMiss(conn->endpoint);
       }
     }
+    // A connected endpoint is judged by its first response (consecutive_5xx), not by the connect:
+    // by kmesh_l7_server_msg when its socket is hooked, else here.
+    conn->watchResponse = conn->account.counted != 0 && !serverHooked;
     StartRelay(conn);
   }
 
@@ -985,6 +990,27 @@ class L7RelayEngine {
 
   // An event on one side of a relayed connection: pump the direction it reads for and the one it
   // writes for, then act on resets and completion.
+  // The start of the endpoint's first response, peeked before it is spliced on: a 5xx is an outlier
+  // detection failure of the endpoint, anything else ends its run of failures. False when the peek
+  // found the upstream reset (recv consumed the socket error): the connection is then closed here.
+  bool InspectResponse(Conn* conn) {
+    char head[10];
+    ssize_t n = recv(conn->upstream, head, sizeof head, MSG_PEEK | MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return true;  // next event
+    conn->watchResponse = false;
+    if (n < 0 && errno == ECONNRESET) {
+      stats_.resets++;
+      CloseConn(conn, true, false);  // as OnRelayEvent does for an upstream reset
+      return false;
+    }
+    if (n < static_cast<ssize_t>(sizeof head) || memcmp(head, "HTTP/1.", 7) != 0 || head[8] != ' ' ||
+        head[9] < '1' || head[9] > '5') {
+      return true;  // not a status line (or a tiny first segment): no verdict on the endpoint
+    }
+    ReportConnect(conn, head[9] == '5' ? KMESH_L7_OUTCOME_FAILED : KMESH_L7_OUTCOME_OK);
+    return true;
+  }
+
   void OnRelayEvent(Conn* conn, uint32_t ev, bool clientSide) {
     if (ev & EPOLLERR) {
       int fd = clientSide ? conn->client : conn->upstream;
@@ -998,6 +1024,8 @@ class L7RelayEngine {
         return;
       }
     }
+    // After the error check: a peek would consume a pending reset.
+    if (!clientSide && conn->watchResponse && (ev & EPOLLIN) && !InspectResponse(conn)) return;
     Direction& reads = clientSide ? conn->toUpstream : conn->toClient;
     Direction& writes = clientSide ? conn->toClient : conn->toUpstream;
     PumpResult a = PumpResult::Waiting;

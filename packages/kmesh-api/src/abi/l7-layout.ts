@@ -56,8 +56,8 @@ export const L7HeaderKind = { EXACT: 0, PREFIX: 1, SUFFIX: 2, CONTAINS: 3, PRESE
 /** enum kmesh_l7_verdict (kmesh_l7.h) */
 export const L7Verdict = { FORWARD: 0, NO_ROUTE: 1, BAD_REQUEST: 2, NO_ENDPOINT: 3, DIRECT_RESPONSE: 4, REDIRECT: 5, CIRCUIT_OPEN: 6 } as const;
 
-/** enum kmesh_l7_outcome: the relay's report of an upstream connect (km_l7_connect_report). */
-export const L7ConnectOutcome = { CONNECTED: 0, CONNECT_FAILED: 1 } as const;
+/** enum kmesh_l7_outcome: the relay's report of an upstream connection (km_l7_connect_report). */
+export const L7ConnectOutcome = { OK: 0, FAILED: 1 } as const;
 
 /** enum kmesh_l7_stat, in index order (km_l7_stats). */
 export const L7StatNames = [
