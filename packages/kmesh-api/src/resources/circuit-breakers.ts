@@ -1,9 +1,10 @@
 /**
  * Cluster circuit_breakers (envoy.config.cluster.v3.CircuitBreakers), issue 6 part A.
  * Enforced in the kernel: max_connections of the DEFAULT priority threshold (a connect beyond it is
- * refused with ECONNREFUSED; Envoy's default 1024 applies when it is not given). The request limits
- * are HTTP settings: kmesh's L7 path makes its upstream connections from a relay outside the mesh
- * cgroup, so they are parsed and reported, not enforced.
+ * refused with ECONNREFUSED, an HTTP listener's connection is answered 503; Envoy's default 1024
+ * applies when it is not given). The request limits are settings of HTTP connection pools: kmesh
+ * routes HTTP per connection, with no pool or request queue, so they are parsed and reported, not
+ * enforced.
  */
 import { Diagnostics, field, item } from '../diagnostics.js';
 import { describe, isObject, readArray, readEnum, readObject, readUint, type Obj } from '../config/fields.js';
@@ -61,7 +62,7 @@ function readThreshold(t: Obj, at: string, d: Diagnostics): CircuitBreakerThresh
   if (priority === 'HIGH') {
     d.warn(at, 'a HIGH priority threshold applies to high-priority routes; kmesh routes connections at the DEFAULT priority, so it is not enforced');
   } else if (given.length > 0) {
-    d.warn(at, `${given.join(', ')}: request limits of HTTP connection pools are not enforced (the kernel sees connections; the L7 relay's upstream connections are outside the mesh cgroup); max_connections is`);
+    d.warn(at, `${given.join(', ')}: request limits of HTTP connection pools are not enforced (kmesh routes HTTP per connection, with no pool or request queue); max_connections is`);
   }
   return threshold;
 }
