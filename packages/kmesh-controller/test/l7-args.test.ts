@@ -29,6 +29,16 @@ describe('kmesh run L7 flags', () => {
     expect(() => l7Of(['--no-l7', '--l7-netns', '/run/netns/a'])).toThrow(UsageError);
   });
 
+  it('takes --l7-head-timeout in whole seconds (0 = never) and rejects anything else', () => {
+    expect(l7Of(['--l7-head-timeout', '30'])).toEqual({ enabled: true, netns: [], anchorPort: 15001, headTimeoutS: 30 });
+    expect(l7Of(['--l7-head-timeout', '0'])?.headTimeoutS).toBe(0);
+    expect(() => l7Of(['--l7-head-timeout', '-1'])).toThrow(UsageError); // parseArgs: looks like an option
+    for (const bad of ['1.5', '10s', '86401', 'never']) {
+      expect(() => l7Of(['--l7-head-timeout', bad]), bad).toThrow(/--l7-head-timeout must be whole seconds 0-86400/);
+    }
+    expect(() => l7Of(['--no-l7', '--l7-head-timeout', '5'])).toThrow(UsageError);
+  });
+
   it('rejects an anchor port that is not a port', () => {
     for (const bad of ['0', '65536', 'http', '80x']) {
       expect(() => l7Of(['--l7-anchor-port', bad]), bad).toThrow(/--l7-anchor-port must be a port number 1-65535/);
@@ -38,6 +48,6 @@ describe('kmesh run L7 flags', () => {
   it('documents the flags in kmesh run --help', () => {
     const help = parseKmeshArgs(['run', '--help']);
     expect(help).toEqual({ kind: 'help', text: runUsage });
-    for (const flag of ['--l7-netns PATH', '--l7-anchor-port N', '--no-l7']) expect(runUsage).toContain(flag);
+    for (const flag of ['--l7-netns PATH', '--l7-anchor-port N', '--l7-head-timeout S', '--no-l7']) expect(runUsage).toContain(flag);
   });
 });

@@ -495,6 +495,9 @@ class L7RelayEngine {
         Reply(conn, L7Reply::ConnectTimeout, 0, "", "");
       } else if (conn->state == ConnState::AwaitServer) {
         Connected(conn, true);
+      } else if (conn->state == ConnState::AwaitRequest) {
+        stats_.headTimeouts++;
+        Reply(conn, L7Reply::HeadTimeout, 0, "", "");
       } else {
         CloseConn(conn, false, false);  // draining took too long
       }
@@ -532,6 +535,9 @@ class L7RelayEngine {
       ev.data.ptr = &conn->clientHandle;
       epoll_ctl(epollFd_, EPOLL_CTL_ADD, fd, &ev);
       // Bytes may already be queued (epoll reports them as the first edge anyway).
+      // A client that never completes its head (the kernel holds an incomplete one) must not hold
+      // the connection forever.
+      if (config_.requestHeadTimeoutMs > 0) SetTimer(conn, config_.requestHeadTimeoutMs);
     }
   }
 
@@ -656,6 +662,7 @@ class L7RelayEngine {
   }
 
   void Act(Conn* conn, const km_l7_decision& decision) {
+    ClearTimer(conn);  // the request-head timeout
     if (decision.verdict < KMESH_L7_VERDICT_MAX) stats_.verdicts[decision.verdict]++;
     switch (decision.verdict) {
       case KMESH_L7_FORWARD:

@@ -36,6 +36,8 @@ struct L7RelayConfig {
   uint32_t pipeSize = 256 * 1024;           // splice pipe capacity in bytes; 0 = kernel default (64 KiB)
   uint32_t closeDrainMs = 1000;             // after a generated response: how long unread request
                                             // bytes are drained before the socket is closed
+  uint32_t requestHeadTimeoutMs = 300000;   // a client that has not completed its first request head
+                                            // by then is answered 408 and closed; 0: never
 };
 
 // Why the relay could not start: which call failed, with which errno, in which namespace.
@@ -63,6 +65,7 @@ struct L7RelayStats {
   std::atomic<uint64_t> connectRefused{0};
   std::atomic<uint64_t> connectTimeouts{0};
   std::atomic<uint64_t> connectErrors{0};    // other connect failures (unreachable, ...)
+  std::atomic<uint64_t> headTimeouts{0};     // clients answered 408: no complete request head in time
   std::atomic<uint64_t> connectReports{0};   // connect outcomes reported to the kernel (outlier detection)
   std::atomic<uint64_t> reportErrors{0};     // ... and reports the kernel refused
   std::atomic<uint64_t> responses{0};        // generated HTTP responses

@@ -115,6 +115,7 @@ class NativeL7Relay : public Napi::ObjectWrap<NativeL7Relay> {
     config.pipeSize = OptionalUint(options, "pipeSize", 256 * 1024, 1 << 26);
     config.closeDrainMs = OptionalUint(options, "closeDrainMs", 1000, 600000);
     config.directWaitMs = OptionalUint(options, "directWaitMs", 2, 1000);
+    config.requestHeadTimeoutMs = OptionalUint(options, "requestHeadTimeoutMs", 300000, 86400000);
     Napi::Value direct = options.Get("direct");
     if (!direct.IsUndefined() && !direct.IsObject()) ThrowType(env, "L7Relay: direct must be an object of four maps");
     Napi::Value outcome = options.Get("connectOutcomeProgram");
@@ -185,6 +186,7 @@ class NativeL7Relay : public Napi::ObjectWrap<NativeL7Relay> {
     num("connectRefused", s.connectRefused.load());
     num("connectTimeouts", s.connectTimeouts.load());
     num("connectErrors", s.connectErrors.load());
+    num("headTimeouts", s.headTimeouts.load());
     num("connectReports", s.connectReports.load());
     num("reportErrors", s.reportErrors.load());
     num("responses", s.responses.load());

@@ -19,6 +19,7 @@ const ReplyRow kReplies[] = {
     // Envoy marks a response its circuit breaker caused with x-envoy-overloaded; clients that retry on
     // it should see the same here.
     {L7Reply::CircuitOpen, 503, "circuit breaker open", "x-envoy-overloaded: true\r\n"},
+    {L7Reply::HeadTimeout, 408, "request head timeout", nullptr},
     {L7Reply::NoDecision, 503, "no routing decision", nullptr},
     {L7Reply::UnknownVerdict, 503, "unknown routing verdict", nullptr},
     {L7Reply::ConnectRefused, 503, "upstream connect error: connection refused", nullptr},

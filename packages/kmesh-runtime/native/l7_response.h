@@ -11,6 +11,7 @@ enum class L7Reply {
   BadRequest,       // 400: not HTTP/1.x, head over the parse limit, no Host
   NoEndpoint,       // 503: the route's cluster has no endpoint
   CircuitOpen,      // 503: the route's cluster is at its max_connections (circuit breaker)
+  HeadTimeout,      // 408: no complete request head within the relay's request-head timeout
   NoDecision,       // 503: bytes arrived but the kernel stored no decision for this connection
   UnknownVerdict,   // 503: a decision the relay does not understand (newer kernel object)
   ConnectRefused,   // 503: the endpoint refused the connection

@@ -31,6 +31,10 @@ export interface L7RelayOptions {
   direct?: L7RelayDirectMaps;
   /** Direct path: how long after connect the endpoint's socket may take to appear (default 2 ms). */
   directWaitMs?: number;
+  /** A client that has not completed its first request head by then is answered 408 and closed (the
+   *  kernel holds an incomplete head back, so such a client would otherwise hold its connection
+   *  forever). Default 300000 ms (Envoy's stream idle timeout); 0 = never. */
+  requestHeadTimeoutMs?: number;
   /** Pin path of kmesh_l7_connect_outcome (a syscall program of kmesh_l7.bpf.o): the relay runs it
    *  after the upstream connect of every counted decision, so L7 connects feed the kernel's outlier
    *  detection. Without it L7 connect failures eject nothing. */
@@ -86,6 +90,8 @@ export interface L7RelayStats {
   connectTimeouts: number;
   /** Other connect failures (unreachable, ...). */
   connectErrors: number;
+  /** Clients answered 408: no complete request head within requestHeadTimeoutMs. */
+  headTimeouts: number;
   /** Upstream connect outcomes reported to the kernel's outlier detection. */
   connectReports: number;
   /** Reports the kernel refused (the program failed to run). */
@@ -144,6 +150,7 @@ const emptyStats: L7RelayStats = {
   connectRefused: 0,
   connectTimeouts: 0,
   connectErrors: 0,
+  headTimeouts: 0,
   connectReports: 0,
   reportErrors: 0,
   responses: 0,
@@ -187,6 +194,7 @@ export class L7Relay {
           closeDrainMs: options.closeDrainMs,
           directWaitMs: options.directWaitMs,
           connectOutcomeProgram: options.connectOutcomeProgram,
+          requestHeadTimeoutMs: options.requestHeadTimeoutMs,
           direct: options.direct && {
             expectMap: nativeMap(options.direct.expectMap),
             upstreamMap: nativeMap(options.direct.upstreamMap),

@@ -320,6 +320,45 @@ describe.skipIf(process.getuid?.() !== 0)('L7Relay on the real kernel', () => {
     expect(relay.stats().connectRefused - before.connectRefused).toBe(1);
   });
 
+  it('answers 408 and closes when a client sends no complete request head within the head timeout', async () => {
+    // A relay of its own with a short timeout, on another anchor (same maps, same namespace: the
+    // anchor registration is replaced, then given back to the suite's relay below).
+    const slow = L7Relay.start({ decisionMap: decisions, anchorMap, textMap: texts, netns: [''], anchorPort: 0, requestHeadTimeoutMs: 300 });
+    try {
+      const port = slow.anchors()[0]!.port;
+      const idle = connect({ port, host: '127.0.0.1' });
+      const chunks: Buffer[] = [];
+      idle.on('data', (c: Buffer) => chunks.push(c));
+      const started = Date.now();
+      await new Promise<void>((res, rej) => idle.once('end', res).once('error', rej));
+      const elapsed = Date.now() - started;
+      idle.destroy();
+      const response = Buffer.concat(chunks).toString('latin1');
+      expect(response.startsWith('HTTP/1.1 408 Request Timeout\r\n'), response).toBe(true);
+      expect(response).toContain('\r\nx-kmesh-reason: request head timeout\r\n');
+      expect(elapsed).toBeGreaterThanOrEqual(250);
+      expect(elapsed, 'the relay waited much longer than its head timeout').toBeLessThan(3000);
+      expect(slow.stats().headTimeouts).toBe(1);
+      // a client that does send its request in time is not cut off by the timer
+      const socket = connect({ port, host: '127.0.0.1' });
+      await new Promise<void>((res, rej) => socket.once('connect', res).once('error', rej));
+      decisions.update(connKey(cookie, '127.0.0.1', socket.localPort!), decision({ verdict: Verdict.noRoute }));
+      const got: Buffer[] = [];
+      socket.on('data', (c: Buffer) => got.push(c));
+      socket.write('GET / HTTP/1.1\r\nhost: a\r\n\r\n');
+      await new Promise<void>((res, rej) => socket.once('end', res).once('error', rej));
+      socket.destroy();
+      expect(Buffer.concat(got).toString('latin1').startsWith('HTTP/1.1 404 ')).toBe(true);
+      expect(slow.stats().headTimeouts).toBe(1);
+    } finally {
+      slow.stop();
+      // the suite's relay registers its anchor again
+      relay.stop();
+      relay = L7Relay.start({ decisionMap: decisions, anchorMap, textMap: texts, netns: [''], anchorPort: 0 });
+      anchorPort = relay.anchors()[0]!.port;
+    }
+  });
+
   it('takes each decision out of km_l7_decision and leaks no fd over 2,000 connections', async () => {
     await waitFor('idle relay', () => relay.stats().activeConnections === 0);
     const fdsBefore = openFdCount();

@@ -128,9 +128,9 @@ export interface RunOptions {
   accessLog?: string;
   /** --locality region[/zone[/sub_zone]]: this node's locality; nearer endpoints are preferred (issue 6) */
   locality?: string;
-  /** L7 relay: --l7-netns PATH (repeatable), --l7-anchor-port N, --no-l7; absent = none of them given
-   *  (relay on, the daemon's own netns, port 15001) */
-  l7?: { enabled: boolean; netns: string[]; anchorPort: number };
+  /** L7 relay: --l7-netns PATH (repeatable), --l7-anchor-port N, --l7-head-timeout S, --no-l7; absent =
+   *  none of them given (relay on, the daemon's own netns, port 15001, 300 s); headTimeoutS only when given */
+  l7?: { enabled: boolean; netns: string[]; anchorPort: number; headTimeoutS?: number };
 }
 export interface ValidateOptions {
   file: string;
@@ -186,6 +186,8 @@ Options:
                          serves; repeatable (default: the daemon's own namespace)
   --l7-anchor-port N     port of the L7 relay's anchor, 127.0.0.1:N and [::1]:N in every served
                          namespace (default 15001)
+  --l7-head-timeout S    a client that has not sent a complete request head S seconds after it
+                         connected gets 408 and is closed (default 300; 0 = never)
   --no-l7                no L7 relay: http listeners keep the L4 behaviour
   --locality R[/Z[/S]]   this node's region/zone/sub_zone (over the config's node.locality): endpoints of
                          the same sub_zone, then zone, then region take the connections while healthy
@@ -244,9 +246,13 @@ function xdsOptions(command: string, values: Record<string, string | boolean | u
 function l7Options(command: string, values: Record<string, unknown>): RunOptions['l7'] {
   const netns = (values['l7-netns'] as string[] | undefined) ?? [];
   const portText = values['l7-anchor-port'] as string | undefined;
-  if (values['no-l7'] !== true && netns.length === 0 && portText === undefined) return undefined;
-  if (values['no-l7'] === true && (netns.length > 0 || portText !== undefined)) {
-    throw new UsageError(`${command}: --no-l7 turns the L7 relay off: drop --l7-netns and --l7-anchor-port`);
+  const timeoutText = values['l7-head-timeout'] as string | undefined;
+  if (values['no-l7'] !== true && netns.length === 0 && portText === undefined && timeoutText === undefined) return undefined;
+  if (values['no-l7'] === true && (netns.length > 0 || portText !== undefined || timeoutText !== undefined)) {
+    throw new UsageError(`${command}: --no-l7 turns the L7 relay off: drop --l7-netns, --l7-anchor-port and --l7-head-timeout`);
+  }
+  if (timeoutText !== undefined && (!/^\d{1,5}$/.test(timeoutText) || Number(timeoutText) > 86400)) {
+    throw new UsageError(`${command}: --l7-head-timeout must be whole seconds 0-86400, not '${timeoutText}'`);
   }
   for (const path of netns) {
     if (path === '') throw new UsageError(`${command}: --l7-netns needs a path (for example /run/netns/client)`);
@@ -255,7 +261,12 @@ function l7Options(command: string, values: Record<string, unknown>): RunOptions
   if (!/^\d{1,5}$/.test(portText ?? '15001') || anchorPort < 1 || anchorPort > 65535) {
     throw new UsageError(`${command}: --l7-anchor-port must be a port number 1-65535, not '${portText}'`);
   }
-  return { enabled: values['no-l7'] !== true, netns: netns.map((p) => resolve(p)), anchorPort };
+  return {
+    enabled: values['no-l7'] !== true,
+    netns: netns.map((p) => resolve(p)),
+    anchorPort,
+    ...(timeoutText !== undefined ? { headTimeoutS: Number(timeoutText) } : {}),
+  };
 }
 
 const kmeshCommands: Record<string, (argv: string[]) => KmeshCommand> = {
@@ -281,6 +292,7 @@ const kmeshCommands: Record<string, (argv: string[]) => KmeshCommand> = {
       locality: { type: 'string' },
       'l7-netns': { type: 'string', multiple: true },
       'l7-anchor-port': { type: 'string' },
+      'l7-head-timeout': { type: 'string' },
       'no-l7': { type: 'boolean' },
     }, false);
     if (values.help) return { kind: 'help', text: runUsage };

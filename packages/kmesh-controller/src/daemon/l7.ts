@@ -24,6 +24,8 @@ export interface L7DaemonOptions {
   netns: string[];
   /** --l7-anchor-port (default 15001) */
   anchorPort: number;
+  /** --l7-head-timeout in seconds (default: the relay's, 300 s; 0 = never) */
+  headTimeoutS?: number;
   /** same-node direct path (default on): kmesh_l7_direct.bpf.o on the mesh cgroup */
   direct?: boolean;
 }
@@ -148,6 +150,7 @@ export class DaemonL7 {
         textMap: open(relayMaps.textMap),
         netns: opts.netns.length > 0 ? opts.netns : [''],
         anchorPort: opts.anchorPort,
+        ...(opts.headTimeoutS !== undefined ? { requestHeadTimeoutMs: opts.headTimeoutS * 1000 } : {}),
         ...(existsSync(l7ConnectOutcomePin(pinPath)) ? { connectOutcomeProgram: l7ConnectOutcomePin(pinPath) } : {}),
         ...(direct ? { direct: direct.maps } : {}),
       });
