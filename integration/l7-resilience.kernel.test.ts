@@ -8,6 +8,8 @@
 //     configured consecutive failures, and L7 requests then go to the live endpoint only; a successful
 //     connect ends an endpoint's run of failures; a connection's first response counts too (5xx: a
 //     failure, anything else ends the run), later responses on a keep-alive connection do not;
+//   - local rate limit: envoy.filters.network.local_ratelimit before http_connection_manager refuses
+//     an HTTP listener's connections beyond its tokens at connect(), as for a tcp_proxy listener;
 //   - LEAST_REQUEST: L7 connections are counted on their endpoint, so an endpoint holding many long
 //     connections gets few new ones (ROUND_ROBIN: its share).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,12 +17,12 @@ import { adminGet, type Lab } from '../tools/lab/index.js';
 import { cluster } from './support/envoy.js';
 import { answeredBy, describe as show, exchange, httpListener, rawRequests, request, routeConfig, startL7Mesh, toCluster, type L7Mesh, type RawCase } from './support/l7.js';
 import { showAnswer, startL7Holder, startMeshBackend, waitForCluster, type HeldAnswer, type L7Holder } from './support/l7-resilience.js';
-import { clusterView, resilience } from './support/resilience.js';
+import { clusterView, resilience, stats } from './support/resilience.js';
 
 const id = `l7r${process.pid % 100000}`;
-const VIP = { breaker: '10.96.9.1', outlier: '10.96.9.2', run: '10.96.9.3', leastRequest: '10.96.9.4', roundRobin: '10.96.9.5', burst: '10.96.9.6', timeout: '10.96.9.7', status: '10.96.9.8', local: '10.96.9.9', v6: 'fd00:96::91' };
+const VIP = { breaker: '10.96.9.1', outlier: '10.96.9.2', run: '10.96.9.3', leastRequest: '10.96.9.4', roundRobin: '10.96.9.5', burst: '10.96.9.6', timeout: '10.96.9.7', status: '10.96.9.8', local: '10.96.9.9', limited: '10.96.9.10', v6: 'fd00:96::91' };
 const target = (vip: string) => `${vip}:80`;
-const servers = ['cb-a', 'cbb-a', 'od-a', 'ot-a', 'fx-a', 'v6-a', 'run-a', 'lr-a', 'lr-b', 'lr-c', 'rr-a', 'rr-b', 'rr-c'].map((name) => ({ name }));
+const servers = ['rl-a', 'cb-a', 'cbb-a', 'od-a', 'ot-a', 'fx-a', 'v6-a', 'run-a', 'lr-a', 'lr-b', 'lr-c', 'rr-a', 'rr-b', 'rr-c'].map((name) => ({ name }));
 
 const BREAKER_MAX = 3;
 const OUTLIER_FAILURES = 2;
@@ -35,6 +37,22 @@ const LOCAL_PORT = 9181;
 /** One listener per service, every request of any host to the service's cluster. */
 function serviceListener(name: string, vip: string, clusterName: string): object {
   return httpListener(name, vip, 80, routeConfig(name, [{ name, domains: ['*'], routes: [toCluster(name, { prefix: '/' }, clusterName)] }]));
+}
+
+/** The HTTP listener with envoy.filters.network.local_ratelimit before http_connection_manager: RATE_TOKENS
+ *  connections, then one more per minute (none within the test). */
+const RATE_TOKENS = 3;
+function rateLimited(listener: object): object {
+  const l = listener as { filter_chains: { filters: object[] }[] };
+  l.filter_chains[0]!.filters.unshift({
+    name: 'envoy.filters.network.local_ratelimit',
+    typed_config: {
+      '@type': 'type.googleapis.com/envoy.extensions.filters.network.local_ratelimit.v3.LocalRateLimit',
+      stat_prefix: 'limited',
+      token_bucket: { max_tokens: RATE_TOKENS, tokens_per_fill: 1, fill_interval: '60s' },
+    },
+  });
+  return l;
 }
 
 /** phase 'narrow': the least-request and round-robin clusters have only their "a" endpoint. */
@@ -54,6 +72,7 @@ function config(lab: Lab, phase: 'narrow' | 'wide'): object {
         serviceListener('local', VIP.local, 'lx'),
         serviceListener('run', VIP.run, 'run'),
         serviceListener('least-request', VIP.leastRequest, 'lr'),
+        rateLimited(serviceListener('limited', VIP.limited, 'rl')),
         serviceListener('round-robin', VIP.roundRobin, 'rr'),
       ],
       clusters: [
@@ -77,6 +96,7 @@ function config(lab: Lab, phase: 'narrow' | 'wide'): object {
         { ...cluster('lx', 'ROUND_ROBIN', [{ address: lab.addresses.serverV4, port: LOCAL_PORT }]), outlier_detection: outlier },
         { ...cluster('lr', 'ROUND_ROBIN', spread('lr')), lb_policy: 'LEAST_REQUEST' },
         cluster('rr', 'ROUND_ROBIN', spread('rr')),
+        cluster('rl', 'ROUND_ROBIN', [ep('rl-a')]),
       ],
     },
   };
@@ -351,6 +371,19 @@ describe.skipIf(process.getuid?.() !== 0)('L7 path: circuit breaker, outlier det
     }
     view = await waitForCluster(adminUrl(), 'v6', (c) => c.activeConnections === 0);
     expect([view.activeConnections, view.circuitOpenTotal], JSON.stringify(view)).toEqual([0, 1]);
+  });
+
+  it(`local rate limit on an HTTP listener: ${RATE_TOKENS} connections answered, the rest refused at connect()`, async () => {
+    const before = await stats(mesh.daemon.adminUrl);
+    const cases: RawCase[] = Array.from({ length: RATE_TOKENS + 4 }, (_, i) => ({ id: i + 1, requests: [request('GET', `/limited/${i}`, 'rl.test')] }));
+    const results = [...(await rawRequests(lab, cases, { target: target(VIP.limited), concurrency: 1 })).values()];
+    const summary = results.map((r) => (r.connect === 'ok' ? `${r.responses[0]?.status} ${r.responses[0]?.headers['x-backend'] ?? ''}` : r.connect));
+    expect(summary.filter((x) => x === '200 rl-a'), summary.join(' | ')).toHaveLength(RATE_TOKENS);
+    expect(summary.filter((x) => x === 'ECONNREFUSED'), summary.join(' | ')).toHaveLength(4);
+    const view = await resilience(mesh.daemon.adminUrl);
+    expect(view.listeners.find((l) => l.name === 'limited'), JSON.stringify(view.listeners)).toMatchObject({ admittedTotal: RATE_TOKENS, rateLimitedTotal: 4 });
+    const after = await stats(mesh.daemon.adminUrl);
+    expect(after.connect_rate_limited! - before.connect_rate_limited!, 'km_stats connect_rate_limited').toBe(4);
   });
 
   it('LEAST_REQUEST steers new L7 connections away from an endpoint holding long ones (ROUND_ROBIN does not)', async () => {

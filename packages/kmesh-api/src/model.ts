@@ -30,7 +30,8 @@ export interface ListenerModel {
   http?: HttpListenerModel;
   /** use_original_dst virtual listener (Istio 0.0.0.0:15001): never encoded; connect4 already routes by original destination. */
   virtual?: boolean;
-  /** envoy.filters.network.local_ratelimit of the listener's tcp_proxy chain (issue 6): a token bucket on new connections. */
+  /** envoy.filters.network.local_ratelimit of the chain the listener's connections take (tcp_proxy or HTTP, issue 6):
+   *  a token bucket on new connections. */
   rateLimit?: LocalRateLimitModel;
 }
 

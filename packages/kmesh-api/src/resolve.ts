@@ -143,10 +143,11 @@ function quoteList(names: string[]): string {
   return names.map((n) => `"${n}"`).join(', ');
 }
 
-/** issue 6 part A: local_ratelimit is enforced on the tcp_proxy chain of an exact listener only. */
+/** issue 6 part A: local_ratelimit is enforced on the chain an exact listener's connections take
+ * (tcp_proxy or http_connection_manager), not on the other chains or on wildcard listeners. */
 function warnRateLimitNotEnforced(chains: readonly ChainDraft[], d: Diagnostics, where: string): void {
   for (const chain of chains) {
-    if (chain.terminal.rateLimit) d.warn(chain.path, `envoy.filters.network.local_ratelimit on ${where} is not enforced: only the tcp_proxy chain of a listener with an exact address is rate limited`);
+    if (chain.terminal.rateLimit) d.warn(chain.path, `envoy.filters.network.local_ratelimit on ${where} is not enforced: only the chain every connection of a listener with an exact address takes is rate limited`);
   }
 }
 
@@ -183,13 +184,14 @@ function resolveExact(draft: ListenerDraft, ctx: Ctx): ListenerModel | 'left_out
     const action = resolveChain(chain, ctx);
     if (!action) continue;
     if (chain === l4 && action.kind === 'tcp_proxy') route = action.route;
-    if (chain === l4 && action.kind === 'tcp_proxy' && chain.terminal.rateLimit) model.rateLimit = chain.terminal.rateLimit;
+    // The token bucket of the chain every connection takes, tcp_proxy or HTTP (checked at connect()).
+    if (chain === l4 && (action.kind === 'tcp_proxy' || action.kind === 'http') && chain.terminal.rateLimit) model.rateLimit = chain.terminal.rateLimit;
     // A blackhole keeps its route to the empty cluster: the kernel refuses the connect().
     if (chain === l4 && action.kind === 'blackhole' && chain.terminal.kind === 'tcp_proxy') route = chain.terminal.route;
     if (action.kind === 'http' && model.http === undefined) model.http = action.http;
   }
   if (ctx.d.hasErrors) return undefined;
-  warnRateLimitNotEnforced(draft.chains.filter((c) => c !== l4 || c.terminal.kind === 'http'), ctx.d, 'an HTTP chain, or a chain the kernel does not take,');
+  warnRateLimitNotEnforced(draft.chains.filter((c) => c !== l4), ctx.d, 'a chain the kernel does not take');
   model.route = route;
   const what = l4 === undefined ? 'no chain applies, connections are left as dialled' : `every connection takes chain "${l4.name}"`;
   if (draft.chains.length > 1 || l4 === undefined || l4.terminal.kind === 'http') warnNotEnforced(draft, what, ctx.d);

@@ -157,6 +157,28 @@ describe('records', () => {
     expect(records.listenerLimits![0]!.value.readBigUInt64LE(0)).toBe(bucketKey(model.listeners[0]!));
   });
 
+  it('an HTTP listener\'s local_ratelimit (before http_connection_manager) is its token bucket too', () => {
+    const doc = withRateLimit({ token_bucket: { max_tokens: 3, fill_interval: '10s' } });
+    const filters = doc.static_resources.listeners[0].filter_chains[0].filters;
+    filters[1] = {
+      name: 'envoy.filters.network.http_connection_manager',
+      typed_config: {
+        '@type': 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
+        stat_prefix: 'web',
+        route_config: { name: 'r', virtual_hosts: [{ name: 'all', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'backend' } }] }] },
+        http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } }],
+      },
+    };
+    const t = translate(doc);
+    const model = ok(t);
+    expect(model.listeners[0]).toMatchObject({ rateLimit: { maxTokens: 3, tokensPerFill: 1, fillIntervalMs: 10_000 } });
+    expect(model.listeners[0]!.http).toBeDefined();
+    expect(t.warnings.filter((w) => w.message.includes('local_ratelimit'))).toEqual([]);
+    const records = encodeModel(model, 3);
+    expect(records.listenerLimits).toHaveLength(1);
+    expect(decodeListenerKey(records.listenerLimits![0]!.key)).toMatchObject({ gen: 3, address: { ip: '10.96.0.1', port: 80 } });
+  });
+
   it('stable keys: FNV-1a 64 of the name, the same in every generation', () => {
     expect(fnv1a64('')).toBe(0xcbf29ce484222325n);
     expect(fnv1a64('a')).toBe(0xaf63dc4c8601ec8cn);

@@ -64,14 +64,18 @@ km_route_connect(const struct km_addr *dst, const struct km_lb_input *in, enum k
 		return NULL;
 	}
 	*stat = km_route_action_stat(route->action);
-	if (*stat != KMESH_STAT_CONNECT_REWRITTEN)
+	if (*stat != KMESH_STAT_CONNECT_REWRITTEN && *stat != KMESH_STAT_CONNECT_HTTP)
 		return NULL;
 	/* issue 6 part A: the listener's local rate limit comes first (a
-	 * network filter before tcp_proxy in Envoy). */
+	 * network filter before tcp_proxy or http_connection_manager in
+	 * Envoy): an HTTP listener's connection is refused before it is sent
+	 * to the L7 anchor. */
 	if (km_listener_rate_limited(gen, dst)) {
 		*stat = KMESH_STAT_CONNECT_RATE_LIMITED;
 		return NULL;
 	}
+	if (*stat == KMESH_STAT_CONNECT_HTTP)
+		return NULL; /* the caller sends it to the L7 anchor */
 
 	if (km_cluster_pick_weighted(route, &cluster_id) < 0) {
 		*stat = KMESH_STAT_CONNECT_NO_CLUSTER;

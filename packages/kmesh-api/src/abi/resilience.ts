@@ -270,7 +270,7 @@ export function encodeResilienceRecords(model: MeshModel, gen: number, clusterId
     value: encodeClusterLimits(clusterLimits(c), clusterLoadKey(c.name)),
   }));
   const listenerLimits = model.listeners
-    .filter((l) => l.rateLimit !== undefined && l.route.clusters.length > 0 && !l.virtual)
+    .filter((l) => l.rateLimit !== undefined && (l.route.clusters.length > 0 || l.http !== undefined) && !l.virtual)
     .map((l) => ({ key: encodeListenerKey(gen, l), value: encodeRateLimit(l.rateLimit!, bucketKey(l)) }));
   return { clusterLimits: clusterLimitsRecords, listenerLimits };
 }
