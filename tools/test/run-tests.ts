@@ -5,7 +5,7 @@
  *
  * Usage: node tools/dist/test/run-tests.js [vitest filters...]
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -71,6 +71,18 @@ function summarize(report: VitestReport): { passed: number; failed: number; skip
     }
   }
   return totals;
+}
+
+/** vitest strips types without checking them: the tests and sources are type-checked first. */
+function typeCheck(): number {
+  const tsc = join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc');
+  const result = spawnSync(process.execPath, [tsc, '-p', join(repoRoot, 'tsconfig.check.json')], { cwd: repoRoot, stdio: 'inherit' });
+  return result.status ?? 1;
+}
+
+if (typeCheck() !== 0) {
+  console.error('test runner: type errors in the sources or tests (tsc -p tsconfig.check.json)');
+  process.exit(1);
 }
 
 const workDir = mkdtempSync(join(tmpdir(), 'kmesh-test-'));

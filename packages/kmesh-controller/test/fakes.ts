@@ -66,6 +66,7 @@ export const fakeCodec: RecordCodec & { capacityErrors: string[] } = {
       listeners: model.listeners.map((l) => ({ key: key(gen, l.address.port), value: Buffer.from(l.name) })),
       clusters: model.clusters.map((c) => clusterEndpoints(c, clusterIds.get(c.name)!, gen, gen).cluster),
       endpoints: model.clusters.flatMap((c) => clusterEndpoints(c, clusterIds.get(c.name)!, gen, gen).endpoints),
+      chains: [],
       clusterIds,
     };
   },

@@ -68,9 +68,9 @@ describe.skipIf(process.getuid?.() !== 0)('daemon L7 relay wiring', () => {
         { '/stats': () => ({ status: 200, body: { connect_l4: 3 } }), '/metrics': () => ({ status: 200, body: 'kmesh_probe_up 1' }) },
         () => l7,
       );
-      const stats = await routes['/stats'](new URLSearchParams());
+      const stats = await routes['/stats']();
       expect(stats.body).toMatchObject({ connect_l4: 3, l7Relay: { accepted: 0, activeConnections: 0 } });
-      const metrics = await routes['/metrics'](new URLSearchParams());
+      const metrics = await routes['/metrics']();
       expect(metrics.status).toBe(200);
       expect(metrics.body).toContain('kmesh_probe_up 1\n');
       expect(metrics.body).toContain('kmesh_l7_relay_accepted_total 0');
