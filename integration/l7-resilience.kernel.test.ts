@@ -15,12 +15,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminGet, type Lab } from '../tools/lab/index.js';
 import { cluster } from './support/envoy.js';
-import { answeredBy, describe as show, exchange, httpListener, rawRequests, request, routeConfig, startL7Mesh, toCluster, type L7Mesh, type RawCase } from './support/l7.js';
+import { answeredBy, describe as show, exchange, httpListener, rawRequests, request, routeConfig, startL7Mesh, toCluster, type L7Mesh, type RawCase, type RawResult } from './support/l7.js';
 import { showAnswer, startL7Holder, startMeshBackend, waitForCluster, type HeldAnswer, type L7Holder } from './support/l7-resilience.js';
 import { clusterView, resilience, stats } from './support/resilience.js';
 
 const id = `l7r${process.pid % 100000}`;
-const VIP = { breaker: '10.96.9.1', outlier: '10.96.9.2', run: '10.96.9.3', leastRequest: '10.96.9.4', roundRobin: '10.96.9.5', burst: '10.96.9.6', timeout: '10.96.9.7', status: '10.96.9.8', local: '10.96.9.9', limited: '10.96.9.10', v6: 'fd00:96::91' };
+const VIP = { breaker: '10.96.9.1', outlier: '10.96.9.2', run: '10.96.9.3', leastRequest: '10.96.9.4', roundRobin: '10.96.9.5', burst: '10.96.9.6', timeout: '10.96.9.7', status: '10.96.9.8', local: '10.96.9.9', limited: '10.96.9.10', self: '10.96.9.11', v6: 'fd00:96::91' };
 const target = (vip: string) => `${vip}:80`;
 const servers = ['rl-a', 'cb-a', 'cbb-a', 'od-a', 'ot-a', 'fx-a', 'v6-a', 'run-a', 'lr-a', 'lr-b', 'lr-c', 'rr-a', 'rr-b', 'rr-c'].map((name) => ({ name }));
 
@@ -33,6 +33,8 @@ const SILENT_HOST = 251;
 const CONNECT_TIMEOUT_MS = 500;
 /** Port of the same-node backend in the mesh cgroup, on the server netns' own address (startMeshBackend). */
 const LOCAL_PORT = 9181;
+/** Port of the backend in the client's own netns (a pod calling a service that resolves to itself). */
+const SELF_PORT = 9182;
 
 /** One listener per service, every request of any host to the service's cluster. */
 function serviceListener(name: string, vip: string, clusterName: string): object {
@@ -73,6 +75,7 @@ function config(lab: Lab, phase: 'narrow' | 'wide'): object {
         serviceListener('run', VIP.run, 'run'),
         serviceListener('least-request', VIP.leastRequest, 'lr'),
         rateLimited(serviceListener('limited', VIP.limited, 'rl')),
+        serviceListener('self', VIP.self, 'self'),
         serviceListener('round-robin', VIP.roundRobin, 'rr'),
       ],
       clusters: [
@@ -97,6 +100,7 @@ function config(lab: Lab, phase: 'narrow' | 'wide'): object {
         { ...cluster('lr', 'ROUND_ROBIN', spread('lr')), lb_policy: 'LEAST_REQUEST' },
         cluster('rr', 'ROUND_ROBIN', spread('rr')),
         cluster('rl', 'ROUND_ROBIN', [ep('rl-a')]),
+        cluster('self', 'ROUND_ROBIN', [{ address: lab.addresses.clientV4, port: SELF_PORT }]),
       ],
     },
   };
@@ -344,6 +348,32 @@ describe.skipIf(process.getuid?.() !== 0)('L7 path: circuit breaker, outlier det
     // Most of its 8 connections at least (a slow accept may leave one relayed: a "direct miss").
     const direct = (await relayCounter('kmesh_l7_relay_direct_connections_total')) - directBefore;
     expect(direct, 'connections to the same-node endpoint took the direct path (else this case only repeated the relayed one)').toBeGreaterThanOrEqual(4);
+  });
+
+  it('an endpoint in the client\'s own netns takes the direct path too: sockmap acceleration leaves its socket to L7', async () => {
+    // With sockmap on (the daemon's default) the endpoint's accepted socket has a peer in its own
+    // namespace (the relay's connection), so the sockmap sock_ops would take it first and the direct
+    // path could not hook it (a socket takes one sockhash's sk_msg).
+    const leftToL7 = async (): Promise<number> => {
+      const text = await (await fetch(`${adminUrl()}/metrics`)).text();
+      return Number(/^kmesh_sockmap_events_total\{outcome="l7_endpoint"\} (\d+)$/m.exec(text)?.[1] ?? 0);
+    };
+    const directBefore = await relayCounter('kmesh_l7_relay_direct_connections_total');
+    const leftBefore = await leftToL7();
+    const backend = await startMeshBackend(lab, 'self-a', SELF_PORT, 'client');
+    let results: Map<number, RawResult>;
+    try {
+      const cases: RawCase[] = Array.from({ length: 8 }, (_, i) => ({ id: i, requests: [request('GET', `/self/${i}`, 'self.test')] }));
+      results = await rawRequests(lab, cases, { target: target(VIP.self), concurrency: 1 });
+    } finally {
+      await backend.stop();
+    }
+    const answered = [...results.values()].map((r) => answeredBy(r)[0] ?? `${r.connect} ${r.responses[0]?.status ?? r.end}`);
+    expect(answered, answered.join(' | ')).toEqual(Array(8).fill('self-a'));
+    const direct = (await relayCounter('kmesh_l7_relay_direct_connections_total')) - directBefore;
+    expect(direct, 'connections to the endpoint in the client netns took the direct path').toBeGreaterThanOrEqual(4);
+    const left = (await leftToL7()) - leftBefore;
+    expect(left, 'the sockmap sock_ops left the endpoint sockets to the direct path (km_sock_stats l7_endpoint)').toBeGreaterThanOrEqual(direct);
   });
 
   it('IPv6 listener and endpoints: the same circuit breaker and outlier detection', async () => {

@@ -226,9 +226,11 @@ export async function waitForCluster(adminUrl: string, name: string, done: (c: C
  * connections to the kernel instead of relaying them. (The lab only runs its own backends outside the
  * mesh cgroup, hence this process of our own; stop() ends it by its pid.)
  */
-export async function startMeshBackend(lab: Lab, name: string, port: number): Promise<{ address: string; port: number; stop(): Promise<void> }> {
-  const address = lab.addresses.serverV4;
-  const child = spawn('sh', ['-c', 'echo $$ > "$1/cgroup.procs" && exec ip netns exec "$2" "$3" "$4"', 'sh', lab.cgroup, lab.serverNetns, process.execPath, httpBackendScript], {
+export async function startMeshBackend(lab: Lab, name: string, port: number, side: 'server' | 'client' = 'server'): Promise<{ address: string; port: number; stop(): Promise<void> }> {
+  // 'client': a pod calling a service that resolves to itself (the endpoint in the client's own netns).
+  const address = side === 'server' ? lab.addresses.serverV4 : lab.addresses.clientV4;
+  const netns = side === 'server' ? lab.serverNetns : lab.clientNetns;
+  const child = spawn('sh', ['-c', 'echo $$ > "$1/cgroup.procs" && exec ip netns exec "$2" "$3" "$4"', 'sh', lab.cgroup, netns, process.execPath, httpBackendScript], {
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   let out = '';

@@ -40,7 +40,8 @@ enum kmesh_sock_stat {
 	                                      * it can never be found in km_sock, so the socket is not added and
 	                                      * its sends do not pay for an sk_msg run (count only) */
 	KMESH_SOCK_STAT_L7_CLIENT = 6,       /* client socket of the L7 path: left to its own sockhash (count only) */
-	KMESH_SOCK_STAT_MAX = 7,
+	KMESH_SOCK_STAT_L7_ENDPOINT = 7,     /* endpoint socket of an announced L7 connection: left to the direct path */
+	KMESH_SOCK_STAT_MAX = 8,
 };
 
 /* km_sock (SOCKHASH): a socket by its own connection tuple. */

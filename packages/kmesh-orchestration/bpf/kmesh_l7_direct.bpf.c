@@ -34,20 +34,8 @@ int kmesh_l7_direct_sockops(struct bpf_sock_ops *ctx)
 
 	if (ctx->op != BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB)
 		return 1;
-	if (ctx->family == 2) {
-		ek.ip[0] = ctx->local_ip4;
-		ek.family = KMESH_AF_INET;
-	} else if (ctx->family == 10) {
-		ek.ip[0] = ctx->local_ip6[0];
-		ek.ip[1] = ctx->local_ip6[1];
-		ek.ip[2] = ctx->local_ip6[2];
-		ek.ip[3] = ctx->local_ip6[3];
-		ek.family = KMESH_AF_INET6;
-	} else {
+	if (km_l7_expect_key_of(ctx, &ek) < 0)
 		return 1;
-	}
-	ek.port = bpf_htons((__u16)ctx->local_port); /* local_port: host order */
-	ek.upstream_port = (__u16)(ctx->remote_port >> 16); /* remote_port: network order, high half */
 	expect = bpf_map_lookup_elem(&km_l7_expect, &ek);
 	if (!expect)
 		return 1;

@@ -24,6 +24,7 @@
 #include "kmesh_abi.h"
 #include "kmesh_sockmap.h"
 #include "kmesh_l7_sk_map.h"
+#include "kmesh_l7_expect_map.h"
 
 /* bpf_sock_hash_update and bpf_msg_redirect_hash are not GPL-only. */
 char LICENSE[] SEC("license") = "Apache-2.0";
@@ -123,6 +124,14 @@ static __always_inline int km_sock_peer_is_local(const struct km_sock_key *key)
 	       key->remote_ip[2] == key->local_ip[2] && key->remote_ip[3] == key->local_ip[3];
 }
 
+/* An accepted socket whose connection the L7 relay announced (km_l7_expect). */
+static __always_inline int km_l7_announced(const struct bpf_sock_ops *ctx)
+{
+	struct km_l7_expect_key ek = {}; /* zeroed: the hash compares padding too */
+
+	return km_l7_expect_key_of(ctx, &ek) == 0 && bpf_map_lookup_elem(&km_l7_expect, &ek) != NULL;
+}
+
 SEC("sockops")
 int kmesh_sockops(struct bpf_sock_ops *ctx)
 {
@@ -137,6 +146,13 @@ int kmesh_sockops(struct bpf_sock_ops *ctx)
 	 * only, so whichever sock_ops ran first would win. Leave it to L7. */
 	if (ctx->sk && bpf_sk_storage_get(&km_l7_sk, ctx->sk, 0, 0)) {
 		km_sock_stat(KMESH_SOCK_STAT_L7_CLIENT, 0);
+		return 1;
+	}
+	/* Likewise the endpoint side of an L7 connection the relay announced:
+	 * the direct path takes it into km_l7_server (its sock_ops runs after
+	 * this one). */
+	if (ctx->op == BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB && km_l7_announced(ctx)) {
+		km_sock_stat(KMESH_SOCK_STAT_L7_ENDPOINT, 0);
 		return 1;
 	}
 

@@ -23,6 +23,7 @@
 #include <bpf/bpf_helpers.h>
 #include "kmesh_l7.h"
 #include "kmesh_l7_direct.h"
+#include "kmesh_l7_expect_map.h" /* km_l7_expect */
 
 /* Endpoint accepted sockets S, keyed by the client connection they serve. */
 struct {
@@ -41,15 +42,6 @@ struct {
 	__type(value, __u32);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } km_l7_upstream SEC(".maps");
-
-/* Upstream connects the relay announced before connect() (see the ABI header). */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, KMESH_MAX_L7_DIRECT);
-	__type(key, struct km_l7_expect_key);
-	__type(value, struct km_l7_expect);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} km_l7_expect SEC(".maps");
 
 /* Client connection -> direct-mode state (written only by the relay). */
 struct {

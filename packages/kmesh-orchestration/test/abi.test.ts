@@ -224,8 +224,9 @@ describe('sockmap object: layout.ts vs BTF of kmesh_sockmap.bpf.o and kmesh_sock
 
   it('every km_* struct of the sockmap object is described in layout.ts', () => {
     const inObject = sbtf.types.filter((t) => t.kind === 'STRUCT' && t.name.startsWith('km_')).map((t) => t.name);
-    // km_l7_sk (and its km_addr) come from kmesh_l7_sk_map.h: checked with the L7 structs below.
-    const shared = ['km_l7_sk', 'km_addr'];
+    // km_l7_sk (and its km_addr) come from kmesh_l7_sk_map.h, km_l7_expect(_key) from kmesh_l7_expect_map.h:
+    // checked with the L7 structs below and by the relay's map shapes.
+    const shared = ['km_l7_sk', 'km_addr', 'km_l7_expect', 'km_l7_expect_key', 'km_l7_conn_key'];
     expect([...inObject].sort()).toEqual([...Object.values(SockmapStructs).map((s) => s.cName), ...shared].sort());
   });
 
@@ -239,7 +240,7 @@ describe('sockmap object: layout.ts vs BTF of kmesh_sockmap.bpf.o and kmesh_sock
     expect(stats!.ints).toMatchObject({ type: MapType.PERCPU_ARRAY, max_entries: SockStatNames.length, pinning: LIBBPF_PIN_BY_NAME });
     expect(stats!.value?.name).toBe('km_sock_counter');
     const maps = sbtf.types.find((t) => t.kind === 'DATASEC' && t.name === '.maps');
-    expect((maps?.vars ?? []).map((v) => sbtf.type(v.type_id).name).sort()).toEqual([...Object.values(SockmapMapNames), 'km_l7_sk'].sort());
+    expect((maps?.vars ?? []).map((v) => sbtf.type(v.type_id).name).sort()).toEqual([...Object.values(SockmapMapNames), 'km_l7_sk', 'km_l7_expect'].sort());
     expect(sockmapMapNames).toEqual(SockmapMapNames);
   });
 

@@ -104,7 +104,7 @@ export class ProbeMetrics {
     });
     counter('kmesh_sockmap_redirected_messages_total', 'Messages sk_msg redirected socket to socket (same-node acceleration, km_sock_stats)', (h, r) => h.sockmap?.redirected && r.observe(h.sockmap.redirected.count));
     counter('kmesh_sockmap_redirected_bytes_total', 'Payload bytes sk_msg redirected socket to socket; not in kmesh_tcp_*_bytes_total', (h, r) => h.sockmap?.redirected && r.observe(h.sockmap.redirected.bytes));
-    counter('kmesh_sockmap_events_total', 'Sockmap program runs by outcome (km_sock_stats): inserted, insert_failed, redirected, no_peer, not_tcp_family, not_local_peer', (h, r) => {
+    counter('kmesh_sockmap_events_total', 'Sockmap program runs by outcome (km_sock_stats): inserted, insert_failed, redirected, no_peer, not_tcp_family, not_local_peer, l7_client, l7_endpoint', (h, r) => {
       for (const [outcome, s] of Object.entries(h.sockmap ?? {})) r.observe(s.count, { outcome });
     });
     meter.createObservableCounter('kmesh_probe_events_total', { description: 'Probe ring buffer records by outcome: submitted, ring_full (lost: the daemon fell behind), no_storage, runs (tracepoint runs on the host)' })

@@ -202,7 +202,7 @@ export const MapNames = {
 export const SockmapLimits = { sockets: 65536 } as const;
 
 /** enum kmesh_sock_stat, in index order. Each slot of km_sock_stats is a km_sock_counter {count, bytes}. */
-export const SockStatNames = ['inserted', 'insert_failed', 'redirected', 'no_peer', 'not_tcp_family', 'not_local_peer', 'l7_client'] as const;
+export const SockStatNames = ['inserted', 'insert_failed', 'redirected', 'no_peer', 'not_tcp_family', 'not_local_peer', 'l7_client', 'l7_endpoint'] as const;
 export type SockStatName = (typeof SockStatNames)[number];
 
 export const SockmapStructs = {
