@@ -489,7 +489,7 @@ class L7RelayEngine {
       if (conn->closed) continue;
       if (conn->state == ConnState::Connecting) {
         stats_.connectTimeouts++;
-        ReportConnect(conn, KMESH_L7_OUTCOME_FAILED);
+        ReportOutcome(conn, KMESH_L7_OUTCOME_FAILED);
         ForgetExpect(conn);
         CloseFd(conn->upstream);
         Reply(conn, L7Reply::ConnectTimeout, 0, "", "");
@@ -748,9 +748,10 @@ class L7RelayEngine {
     SetTimer(conn, timeout);
   }
 
-  // The upstream connect's outcome, to the kernel's outlier detection (kmesh_l7_connect_outcome): the
-  // relay's socket is outside the mesh cgroup, so no sock_ops sees it. Once per connection.
-  void ReportConnect(Conn* conn, uint32_t outcome) {
+  // The upstream's outcome (a failed connect, or the first response's status), to the kernel's outlier
+  // detection (kmesh_l7_connect_outcome): the relay's socket is outside the mesh cgroup, so no sock_ops
+  // sees it. Once per connection.
+  void ReportOutcome(Conn* conn, uint32_t outcome) {
     if (config_.connectOutcomeProgFd < 0 || conn->account.counted == 0) return;
     km_l7_connect_report report{};
     report.outcome = outcome;
@@ -772,7 +773,7 @@ class L7RelayEngine {
   }
 
   void ConnectFailed(Conn* conn, int err) {
-    if (EndpointFault(err)) ReportConnect(conn, KMESH_L7_OUTCOME_FAILED);
+    if (EndpointFault(err)) ReportOutcome(conn, KMESH_L7_OUTCOME_FAILED);
     ClearTimer(conn);
     ForgetExpect(conn);
     CloseFd(conn->upstream);
@@ -1014,7 +1015,7 @@ class L7RelayEngine {
         head[9] < '1' || head[9] > '5') {
       return true;  // not a status line (or a tiny first segment): no verdict on the endpoint
     }
-    ReportConnect(conn, head[9] == '5' ? KMESH_L7_OUTCOME_FAILED : KMESH_L7_OUTCOME_OK);
+    ReportOutcome(conn, head[9] == '5' ? KMESH_L7_OUTCOME_FAILED : KMESH_L7_OUTCOME_OK);
     return true;
   }
 

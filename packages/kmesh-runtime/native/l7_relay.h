@@ -66,7 +66,8 @@ struct L7RelayStats {
   std::atomic<uint64_t> connectTimeouts{0};
   std::atomic<uint64_t> connectErrors{0};    // other connect failures (unreachable, ...)
   std::atomic<uint64_t> headTimeouts{0};     // clients answered 408: no complete request head in time
-  std::atomic<uint64_t> connectReports{0};   // connect outcomes reported to the kernel (outlier detection)
+  std::atomic<uint64_t> connectReports{0};   // upstream outcomes (failed connect, first response) reported
+                                             // to the kernel's outlier detection
   std::atomic<uint64_t> reportErrors{0};     // ... and reports the kernel refused
   std::atomic<uint64_t> responses{0};        // generated HTTP responses
   std::atomic<uint64_t> resets{0};           // connections ended by a reset (either side)

@@ -92,7 +92,8 @@ export interface L7RelayStats {
   connectErrors: number;
   /** Clients answered 408: no complete request head within requestHeadTimeoutMs. */
   headTimeouts: number;
-  /** Upstream connect outcomes reported to the kernel's outlier detection. */
+  /** Upstream outcomes (a failed connect, a relayed connection's first response) reported to the kernel's
+   *  outlier detection. */
   connectReports: number;
   /** Reports the kernel refused (the program failed to run). */
   reportErrors: number;
