@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { loadConfigText } from '../src/index.js';
@@ -100,5 +100,22 @@ describe('bootstrap shape', () => {
   it('warns about static_resources.secrets', () => {
     const t = translate({ static_resources: { ...baseDoc().static_resources, secrets: [] } });
     expectWarning(t, 'static_resources.secrets', 'secrets are ignored');
+  });
+});
+
+describe('examples/', () => {
+  const dir = resolve(repoRoot, 'examples');
+  it.each(readdirSync(dir).filter((f) => f.endsWith('.yaml')))('%s translates without errors', (name) => {
+    const t = loadConfigText(readFileSync(join(dir, name), 'utf8'), name);
+    expect(t.ok, t.ok ? '' : t.errors.map((e) => `${e.path}: ${e.message}`).join('\n')).toBe(true);
+  });
+
+  it('l7-resilience.yaml: the HTTP listener keeps its token bucket, the cluster its breaker and outlier detection', () => {
+    const t = loadConfigText(readFileSync(join(dir, 'l7-resilience.yaml'), 'utf8'), 'l7-resilience.yaml');
+    if (!t.ok) throw new Error(t.errors.map((e) => e.message).join('\n'));
+    expect(t.model.listeners[0]).toMatchObject({ rateLimit: { maxTokens: 100, tokensPerFill: 20, fillIntervalMs: 1000 } });
+    expect(t.model.listeners[0]!.http).toBeDefined();
+    expect(t.warnings.filter((w) => /not enforced/.test(w.message))).toEqual([]);
+    expect(t.model.clusters[0]).toMatchObject({ lbPolicy: 'LEAST_REQUEST' });
   });
 });

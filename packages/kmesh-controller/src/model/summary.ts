@@ -30,7 +30,7 @@ function protectionLine(cluster: ClusterModel): string | null {
   const parts: string[] = [];
   if (cluster.circuitBreakers) parts.push(`max_connections=${limits.maxConnections}`);
   if (limits.outlierFailures > 0) {
-    parts.push(`outlier: eject after ${limits.outlierFailures} consecutive connect failures for ${limits.baseEjectionTimeMs / 1000}s x ejections (max ${limits.maxEjectionTimeMs / 1000}s, ${limits.maxEjectionPercent}% of endpoints)`);
+    parts.push(`outlier: eject after ${limits.outlierFailures} consecutive failures (connect; HTTP: a 5xx first response) for ${limits.baseEjectionTimeMs / 1000}s x ejections (max ${limits.maxEjectionTimeMs / 1000}s, ${limits.maxEjectionPercent}% of endpoints)`);
   }
   if (cluster.lbPolicy === 'LEAST_REQUEST') parts.push(`least request of ${limits.choiceCount} choices`);
   return parts.length > 0 ? `    enforced: ${parts.join('; ')}` : null;
@@ -65,10 +65,10 @@ export function formatModel(model: MeshModel): string[] {
     const routes = listener.route.clusters
       .map((c) => (listener.route.clusters.length === 1 ? c.name : `${c.name} weight=${c.weight} (${percent(c.weight, total)})`))
       .join(', ');
-    // Wildcard/virtual listeners route by filter chain; HTTP-only ones are left as dialled at L4.
+    // Wildcard/virtual listeners route by filter chain; HTTP ones are routed per request head by the L7 path.
     const target = listener.filterChains
       ? `${listener.filterChains.length} filter chains (${listener.filterChains.map((c) => `${c.name}: ${c.action.kind}${c.kernelMatchable ? '' : ', not kernel-matchable'}`).join('; ')})${listener.virtual ? ' [virtual]' : ''}`
-      : routes || (listener.http ? `http (route ${listener.http.routeConfigName ?? listener.http.routeConfig?.name ?? 'inline'}), left as dialled` : '(none)');
+      : routes || (listener.http ? `http (route ${listener.http.routeConfigName ?? listener.http.routeConfig?.name ?? 'inline'}), L7: routed in the kernel by the request head` : '(none)');
     lines.push(`  ${listener.name}  ${formatAddress(listener.address)} -> ${target}`);
     const rl = listener.rateLimit; // issue 6 part A
     if (rl) lines.push(`    enforced: local_ratelimit ${rl.maxTokens} tokens, +${rl.tokensPerFill} every ${rl.fillIntervalMs / 1000}s`);
