@@ -140,6 +140,7 @@ struct Conn {
   km_addr endpoint{};            // where the upstream connects
   km_conn account{};             // the decision's accounting record (account.counted: report the outcome)
   bool watchResponse = false;    // the relay sees the first response (no endpoint socket hooked): report it
+  uint32_t decisionLooks = 0;    // bytes arrived without a decision: lookups made since (see AwaitRequest)
   bool direct = false;           // km_l7_direct[key] is active
   bool publishLater = false;     // direct path: the first bytes are being forwarded (not published)
   bool published = false;        // km_l7_direct[key] exists (deleted at close)
@@ -495,6 +496,8 @@ class L7RelayEngine {
         Reply(conn, L7Reply::ConnectTimeout, 0, "", "");
       } else if (conn->state == ConnState::AwaitServer) {
         Connected(conn, true);
+      } else if (conn->state == ConnState::AwaitRequest && conn->decisionLooks > 0) {
+        LookForDecision(conn);
       } else if (conn->state == ConnState::AwaitRequest) {
         stats_.headTimeouts++;
         Reply(conn, L7Reply::HeadTimeout, 0, "", "");
@@ -600,8 +603,23 @@ class L7RelayEngine {
       return;
     }
     // Bytes without a decision (the lookup above may have raced the first edge: look once more).
+    LookForDecision(conn);
+  }
+
+  // The kernel stores the decision before it passes the bytes on, so bytes without one are not
+  // expected; a rare one was seen under load in CI. Rather than answer 503 at once, look again a few
+  // times, kDecisionLookIntervalMs apart, then answer 503 "no routing decision".
+  static constexpr uint32_t kDecisionLooks = 5;
+  static constexpr uint32_t kDecisionLookIntervalMs = 2;
+  void LookForDecision(Conn* conn) {
+    km_l7_decision decision{};
     if (TakeClientDecision(conn, &decision)) {
+      if (conn->decisionLooks > 0) stats_.lateDecisions++;
       Act(conn, decision);
+      return;
+    }
+    if (++conn->decisionLooks <= kDecisionLooks) {
+      SetTimer(conn, kDecisionLookIntervalMs);  // replaces the request-head timer
       return;
     }
     stats_.noDecision++;

@@ -61,6 +61,7 @@ struct L7RelayStats {
   std::atomic<uint64_t> forwarded{0};        // upstream connected and relaying started
   std::atomic<uint64_t> verdicts[7] = {};    // by enum kmesh_l7_verdict (KMESH_L7_VERDICT_MAX)
   std::atomic<uint64_t> noDecision{0};       // bytes arrived without a decision -> 503
+  std::atomic<uint64_t> lateDecisions{0};    // ... whose decision a later look found (no 503)
   std::atomic<uint64_t> unknownVerdict{0};
   std::atomic<uint64_t> connectRefused{0};
   std::atomic<uint64_t> connectTimeouts{0};

@@ -182,6 +182,7 @@ class NativeL7Relay : public Napi::ObjectWrap<NativeL7Relay> {
     for (int i = 0; i < KMESH_L7_VERDICT_MAX; i++) verdicts.Set(names[i], Napi::Number::New(env, s.verdicts[i].load()));
     out.Set("verdicts", verdicts);
     num("noDecision", s.noDecision.load());
+    num("lateDecisions", s.lateDecisions.load());
     num("unknownVerdict", s.unknownVerdict.load());
     num("connectRefused", s.connectRefused.load());
     num("connectTimeouts", s.connectTimeouts.load());

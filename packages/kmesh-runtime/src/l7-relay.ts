@@ -85,6 +85,8 @@ export interface L7RelayStats {
   verdicts: L7RelayVerdictCounts;
   /** Connections whose bytes arrived without a decision (answered 503). */
   noDecision: number;
+  /** Connections whose bytes arrived before their decision was found, found by a later look. */
+  lateDecisions: number;
   unknownVerdict: number;
   connectRefused: number;
   connectTimeouts: number;
@@ -147,6 +149,7 @@ const emptyStats: L7RelayStats = {
   forwarded: 0,
   verdicts: { forward: 0, noRoute: 0, badRequest: 0, noEndpoint: 0, directResponse: 0, redirect: 0, circuitOpen: 0 },
   noDecision: 0,
+  lateDecisions: 0,
   unknownVerdict: 0,
   connectRefused: 0,
   connectTimeouts: 0,

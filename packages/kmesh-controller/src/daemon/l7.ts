@@ -186,6 +186,7 @@ export class DaemonL7 {
       Object.entries(s.verdicts).map(([verdict, n]) => [`{verdict="${verdict}"}`, n] as [string, number]),
     );
     metric('kmesh_l7_relay_no_decision_total', 'counter', 'Connections that sent bytes without a routing decision (503).', [['', s.noDecision]]);
+    metric('kmesh_l7_relay_late_decisions_total', 'counter', 'Connections whose bytes reached the relay before their routing decision was found (found by a later look, no 503).', [['', s.lateDecisions]]);
     metric('kmesh_l7_relay_connect_failures_total', 'counter', 'Upstream connects that failed, by reason.', [
       ['{reason="refused"}', s.connectRefused],
       ['{reason="timeout"}', s.connectTimeouts],
