@@ -102,8 +102,9 @@ describe.skipIf(process.getuid?.() !== 0)(`L7 parser fuzz: ${Object.values(COUNT
     expect.soft(by.misrouted.length, `${by.misrouted.length} connections answered by a backend the spec does not allow (seed ${SEED}):\n${list(by.misrouted)}`).toBe(0);
     expect.soft(by.hang.length, `${by.hang.length} connections neither answered nor closed within ${CASE_TIMEOUT_MS} ms (seed ${SEED}):\n${list(by.hang)}`).toBe(0);
     expect.soft(by.deviation.length, `${by.deviation.length} connections got an outcome the spec does not give (seed ${SEED}):\n${list(by.deviation)}\n${diag}`).toBe(0);
-    // Seen once in CI (1 of 10,400, cause not found; the relay now looks again before answering it): at
-    // most 1 in 2,000 is tolerated, and shown.
+    // Seen once in CI (1 of 10,400): a client that hung up without sending took the decision of a new
+    // connection on its reused port (fixed in the relay, unit-tested in kmesh-runtime). Still the fail-safe
+    // answer, never a misrouting: at most 1 in 2,000 is tolerated, and shown.
     if (by.noDecision.length > 0) console.warn(`fuzz: ${by.noDecision.length} connection(s) answered 503 "no routing decision":\n${list(by.noDecision)}\n${diag}`);
     expect.soft(by.noDecision.length, `503 "no routing decision" on ${by.noDecision.length} connections (seed ${SEED}):\n${list(by.noDecision)}\n${diag}`).toBeLessThanOrEqual(Math.floor(cases.length / 2000));
 

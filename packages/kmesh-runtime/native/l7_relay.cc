@@ -589,9 +589,12 @@ class L7RelayEngine {
     }
     if (!(ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP))) return;  // the first "writable" edge
     // The kernel stores the decision before the bytes reach the anchor: readable with a decision
-    // means a request to act on, no peek needed.
+    // means a request to act on, no peek needed. Not so when the client hung up: readable may then be
+    // the EOF alone, and the decision under this client's address and port may already be a NEW
+    // connection's (a port in TIME_WAIT is reused at once on loopback). Taking it here would leave
+    // that connection without one, so a hung-up client must show a byte first.
     km_l7_decision decision{};
-    if ((ev & EPOLLIN) && TakeClientDecision(conn, &decision)) {
+    if ((ev & EPOLLIN) && !(ev & (EPOLLRDHUP | EPOLLHUP)) && TakeClientDecision(conn, &decision)) {
       Act(conn, decision);
       return;
     }
@@ -607,8 +610,9 @@ class L7RelayEngine {
   }
 
   // The kernel stores the decision before it passes the bytes on, so bytes without one are not
-  // expected; a rare one was seen under load in CI. Rather than answer 503 at once, look again a few
-  // times, kDecisionLookIntervalMs apart, then answer 503 "no routing decision".
+  // expected (one seen in CI was a hung-up client taking a new connection's decision, see
+  // AwaitRequest). Defensively, look again a few times, kDecisionLookIntervalMs apart, before the 503
+  // "no routing decision".
   static constexpr uint32_t kDecisionLooks = 5;
   static constexpr uint32_t kDecisionLookIntervalMs = 2;
   void LookForDecision(Conn* conn) {

@@ -320,6 +320,20 @@ describe.skipIf(process.getuid?.() !== 0)('L7Relay on the real kernel', () => {
     expect(relay.stats().connectRefused - before.connectRefused).toBe(1);
   });
 
+  it('a client that hangs up without sending leaves the decision under its address to the next connection', async () => {
+    // On loopback a port in TIME_WAIT is reused at once: the decision stored under this client's
+    // address may already be a new connection's when the relay sees this one's EOF. Here that decision
+    // is written by hand before the hang-up; the relay must not take it.
+    const socket = await dial(null);
+    const key = connKey(cookie, '127.0.0.1', socket.localPort!);
+    decisions.update(key, decision({ verdict: Verdict.noRoute }));
+    socket.end();
+    await new Promise<void>((res) => socket.once('close', () => res()).resume());
+    await waitFor('the relay to close the hung-up connection', () => relay.stats().activeConnections === 0);
+    expect(decisions.lookup(key), 'the decision was taken by a connection that sent nothing').not.toBeNull();
+    decisions.delete(key);
+  });
+
   it('answers 408 and closes when a client sends no complete request head within the head timeout', async () => {
     // A relay of its own with a short timeout, on another anchor (same maps, same namespace: the
     // anchor registration is replaced, then given back to the suite's relay below).
