@@ -309,8 +309,9 @@ static __always_inline void km_conn_release(struct km_conn *conn)
 
 /* The connect is rewritten to ep: count it on the endpoint and remember both
  * counts on the socket. Without socket storage nothing could release them,
- * so they are given back at once (the connection is then simply uncounted). */
-static __always_inline void
+ * so they are given back at once (the connection is then simply uncounted).
+ * Returns the socket's record when the connection is counted, else NULL. */
+static __always_inline struct km_conn *
 km_conn_track(struct bpf_sock *sk, struct km_conn_acct *acct, const struct km_addr *endpoint, __u32 endpoint_count)
 {
 	const struct km_cluster_limits *limits = acct->limits;
@@ -318,11 +319,11 @@ km_conn_track(struct bpf_sock *sk, struct km_conn_acct *acct, const struct km_ad
 	struct km_conn *conn;
 
 	if (!acct->cluster || !limits)
-		return;
+		return NULL;
 	conn = sk ? bpf_sk_storage_get(&km_conn, sk, 0, BPF_SK_STORAGE_GET_F_CREATE) : NULL;
 	if (!conn) {
 		km_circuit_return(acct);
-		return;
+		return NULL;
 	}
 	/* A socket connecting again (its earlier attempt failed before any TCP
 	 * state change) still holds the earlier counts: release them first. */
@@ -342,6 +343,7 @@ km_conn_track(struct bpf_sock *sk, struct km_conn_acct *acct, const struct km_ad
 	/* The endpoint count was taken above even when ep is NULL (map full):
 	 * km_conn_release tolerates a missing entry. */
 	conn->counted = KMESH_CONN_COUNTED;
+	return conn;
 }
 
 /* ------------------------------------------------------------------------

@@ -206,9 +206,8 @@ __attribute__((noinline)) int km_l7_pick_endpoint(struct sk_msg_md *msg, __u32 g
 		km_circuit_return(&acct);
 		return KMESH_L7_FORWARD;
 	}
-	km_conn_track(sk, &acct, &ep->addr, acct.endpoint_count);
-	conn = bpf_sk_storage_get(&km_conn, sk, 0, 0);
-	if (conn && conn->counted)
+	conn = km_conn_track(sk, &acct, &ep->addr, acct.endpoint_count);
+	if (conn)
 		d->conn = *conn;
 	return KMESH_L7_FORWARD;
 }

@@ -52,28 +52,37 @@ int kmesh_l7_direct_sockops(struct bpf_sock_ops *ctx)
 	return 1;
 }
 
-/* Redirects this socket's message into the ingress of map[its peer key]. */
-static __always_inline int km_l7_redirect_to_peer(struct sk_msg_md *msg, void *map)
+/* The client connection this socket serves (km_l7_peer), into *key; -1 when
+ * it has none. */
+static __always_inline int km_l7_peer_key(struct sk_msg_md *msg, struct km_l7_conn_key *key)
 {
-	struct km_l7_conn_key key;
 	struct km_l7_conn_key *peer;
-	struct bpf_sock *sk = msg->sk;
 
-	if (!sk)
-		return SK_PASS;
-	peer = bpf_sk_storage_get(&km_l7_peer, sk, 0, 0);
+	if (!msg->sk)
+		return -1;
+	peer = bpf_sk_storage_get(&km_l7_peer, msg->sk, 0, 0);
 	if (!peer)
-		return SK_PASS;
-	__builtin_memcpy(&key, peer, sizeof(key));
-	if (bpf_msg_redirect_hash(msg, map, &key, BPF_F_INGRESS) == SK_PASS)
-		return SK_PASS;
-	return SK_PASS; /* target gone: the bytes take the TCP leg */
+		return -1;
+	__builtin_memcpy(key, peer, sizeof(*key));
+	return 0;
+}
+
+/* Redirects the message into the ingress of map[key]. When the target is gone
+ * the bytes take the TCP leg. */
+static __always_inline int km_l7_redirect(struct sk_msg_md *msg, void *map, struct km_l7_conn_key *key)
+{
+	bpf_msg_redirect_hash(msg, map, key, BPF_F_INGRESS);
+	return SK_PASS;
 }
 
 SEC("sk_msg")
 int kmesh_l7_upstream_msg(struct sk_msg_md *msg)
 {
-	return km_l7_redirect_to_peer(msg, &km_l7_server);
+	struct km_l7_conn_key key;
+
+	if (km_l7_peer_key(msg, &key) < 0)
+		return SK_PASS;
+	return km_l7_redirect(msg, &km_l7_server, &key);
 }
 
 /* On S: its first response has been looked at. */
@@ -140,14 +149,11 @@ SEC("sk_msg")
 int kmesh_l7_server_msg(struct sk_msg_md *msg)
 {
 	struct km_l7_conn_key key;
-	struct km_l7_conn_key *peer;
 
-	if (msg->sk) {
-		peer = bpf_sk_storage_get(&km_l7_peer, msg->sk, 0, 0);
-		if (peer) {
-			__builtin_memcpy(&key, peer, sizeof(key));
-			km_l7_first_response(msg, &key);
-		}
-	}
-	return km_l7_redirect_to_peer(msg, &km_l7_client);
+	/* One peer lookup per message serves both the outlier check and the
+	 * redirect. */
+	if (km_l7_peer_key(msg, &key) < 0)
+		return SK_PASS;
+	km_l7_first_response(msg, &key);
+	return km_l7_redirect(msg, &km_l7_client, &key);
 }

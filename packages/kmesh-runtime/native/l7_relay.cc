@@ -1018,8 +1018,6 @@ class L7RelayEngine {
     if (!conn->closed) OnRelayEvent(conn, EPOLLIN, false);
   }
 
-  // An event on one side of a relayed connection: pump the direction it reads for and the one it
-  // writes for, then act on resets and completion.
   // The start of the endpoint's first response, peeked before it is spliced on: a 5xx is an outlier
   // detection failure of the endpoint, anything else ends its run of failures. False when the peek
   // found the upstream reset (recv consumed the socket error): the connection is then closed here.
@@ -1041,6 +1039,8 @@ class L7RelayEngine {
     return true;
   }
 
+  // An event on one side of a relayed connection: pump the direction it reads for and the one it
+  // writes for, then act on resets and completion.
   void OnRelayEvent(Conn* conn, uint32_t ev, bool clientSide) {
     if (ev & EPOLLERR) {
       int fd = clientSide ? conn->client : conn->upstream;

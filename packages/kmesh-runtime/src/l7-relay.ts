@@ -35,9 +35,9 @@ export interface L7RelayOptions {
    *  kernel holds an incomplete head back, so such a client would otherwise hold its connection
    *  forever). Default 300000 ms (Envoy's stream idle timeout); 0 = never. */
   requestHeadTimeoutMs?: number;
-  /** Pin path of kmesh_l7_connect_outcome (a syscall program of kmesh_l7.bpf.o): the relay runs it
-   *  after the upstream connect of every counted decision, so L7 connects feed the kernel's outlier
-   *  detection. Without it L7 connect failures eject nothing. */
+  /** Pin path of kmesh_l7_connect_outcome (a syscall program of kmesh_l7.bpf.o): for a counted
+   *  decision the relay runs it once, with a failed connect or a relayed connection's first response,
+   *  so L7 upstreams feed the kernel's outlier detection. Without it they eject nothing. */
   connectOutcomeProgram?: string;
   /** After a generated response, how long the relay reads and drops the rest of the request before
    *  closing (closing with unread bytes would reset the connection). Default 1000 ms. */

@@ -1,7 +1,8 @@
 /**
  * Cluster outlier_detection (envoy.config.cluster.v3.OutlierDetection), issue 6 part A.
  * Enforced in the kernel for connections: consecutive failures of an endpoint (a refused or timed
- * out connect; on HTTP listeners also a 5xx first response of a connection) eject it for base_ejection_time x (times ejected), capped by max_ejection_time, as
+ * out connect; on HTTP listeners also a 5xx first response of a connection) eject it for
+ * base_ejection_time x (times ejected), capped by max_ejection_time, as
  * long as no more than max_ejection_percent of the cluster is ejected (one endpoint always may be).
  * A connect failure is a locally originated error; Envoy counts it as a 5xx/gateway failure unless
  * split_external_local_origin_errors is set (abi/resilience.ts clusterLimits says which threshold).

@@ -144,6 +144,7 @@ export class DaemonL7 {
         maps.push(map);
         return map;
       };
+      const outcomePin = l7ConnectOutcomePin(pinPath);
       const relay = L7Relay.start({
         decisionMap: open(relayMaps.decisionMap),
         anchorMap: open(relayMaps.anchorMap),
@@ -151,7 +152,7 @@ export class DaemonL7 {
         netns: opts.netns.length > 0 ? opts.netns : [''],
         anchorPort: opts.anchorPort,
         ...(opts.headTimeoutS !== undefined ? { requestHeadTimeoutMs: opts.headTimeoutS * 1000 } : {}),
-        ...(existsSync(l7ConnectOutcomePin(pinPath)) ? { connectOutcomeProgram: l7ConnectOutcomePin(pinPath) } : {}),
+        ...(existsSync(outcomePin) ? { connectOutcomeProgram: outcomePin } : {}),
         ...(direct ? { direct: direct.maps } : {}),
       });
       const anchors = relay.anchors().map((a) => ({ netns: a.netns || '(own)', port: a.port, ipv6: a.ipv6, cookie: a.cookie.toString() }));
